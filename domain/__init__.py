@@ -1,0 +1,1 @@
+"""The write side: aggregates and their events. Pure: stdlib and eventsourcing.domain only."""

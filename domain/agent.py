@@ -1,0 +1,72 @@
+"""The Agent aggregate: name, prompt, model, memory blocks. Light state, no messages."""
+
+from __future__ import annotations
+
+from typing import Any
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import InvalidArgument, NotFound
+
+BLOCK_FIELDS = ("value", "limit", "description", "read_only", "metadata")
+
+
+class Agent(Aggregate):
+    TOPIC = "convlog.Agent"
+
+    @event("Created", topic="convlog.Agent.Created")
+    def __init__(
+        self,
+        organization_id: str,
+        name: str,
+        system: str,
+        agent_type: str,
+        model: str | None,
+        embedding: str | None,
+        blocks: list[dict[str, Any]],
+        settings: dict[str, Any],
+        created_by_id: str,
+    ) -> None:
+        self.organization_id = organization_id
+        self.name = name
+        self.system = system
+        self.agent_type = agent_type
+        self.model = model
+        self.embedding = embedding
+        self.blocks = blocks
+        # Everything else the wire echoes back (description, tags, metadata, timezone, ...).
+        self.settings = settings
+        self.created_by_id = created_by_id
+        self.last_updated_by_id = created_by_id
+        self.deleted = False
+
+    def block(self, label: str) -> dict[str, Any]:
+        for block in self.blocks:
+            if block["label"] == label:
+                return block
+        raise NotFound(f"Block with label '{label}' not found on agent")
+
+    def update_block(self, label: str, changes: dict[str, Any]) -> None:
+        self.block(label)
+        unknown = set(changes) - set(BLOCK_FIELDS)
+        if unknown:
+            raise InvalidArgument(f"Unknown block fields: {sorted(unknown)}")
+        merged = {**self.block(label), **changes}
+        if len(merged["value"]) > merged["limit"]:
+            raise InvalidArgument(
+                f"Edit failed: Exceeds {merged['limit']} character limit "
+                f"(requested {len(merged['value'])})"
+            )
+        self._update_block(label=label, changes=changes)
+
+    @event("BlockUpdated", topic="convlog.Agent.BlockUpdated")
+    def _update_block(self, label: str, changes: dict[str, Any]) -> None:
+        self.blocks = [{**b, **changes} if b["label"] == label else b for b in self.blocks]
+
+    def delete(self) -> None:
+        if self.deleted:
+            raise NotFound("Agent not found")
+        self._delete()
+
+    @event("Deleted", topic="convlog.Agent.Deleted")
+    def _delete(self) -> None:
+        self.deleted = True

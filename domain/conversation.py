@@ -1,0 +1,126 @@
+"""The Conversation aggregate.
+
+State stays light (counts, ids, settings): message bodies live only in the events and in the
+message-list projection, so loading a conversation costs the same at 10 or 10,000 messages.
+A message's position in the conversation is the version of its MessageAppended event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import ids
+from domain.errors import NotFound
+
+UPDATABLE_FIELDS = ("summary", "model", "model_settings")
+
+
+class Conversation(Aggregate):
+    TOPIC = "convlog.Conversation"
+
+    @staticmethod
+    def create_id(agent_id: str, is_default: bool) -> UUID:
+        """An agent's own context has a derived id, found without a lookup."""
+        return ids.default_conversation_id(ids.to_uuid(agent_id)) if is_default else uuid4()
+
+    @event("Created", topic="convlog.Conversation.Created")
+    def __init__(
+        self,
+        organization_id: str,
+        agent_id: str,
+        summary: str | None,
+        model: str | None,
+        model_settings: dict[str, Any] | None,
+        isolated_blocks: list[dict[str, Any]],
+        is_default: bool,
+        created_by_id: str,
+    ) -> None:
+        self.organization_id = organization_id
+        self.agent_id = agent_id
+        self.summary = summary
+        self.model = model
+        self.model_settings = model_settings
+        self.isolated_blocks = isolated_blocks
+        # The agent's own context for agent-direct mode; never listed as a conversation.
+        self.is_default = is_default
+        self.created_by_id = created_by_id
+        self.last_updated_by_id = created_by_id
+        self.deleted = False
+        self.message_count = 0
+        self.system_message_id: str | None = None
+
+    def append_message(
+        self,
+        message_id: str,
+        role: str,
+        message_type: str,
+        content: Any,
+        run_id: str | None = None,
+        step_id: str | None = None,
+        otid: str | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._check_alive()
+        self._append_message(
+            message_id=message_id,
+            role=role,
+            message_type=message_type,
+            content=content,
+            run_id=run_id,
+            step_id=step_id,
+            otid=otid,
+            extra=extra or {},
+        )
+
+    @event("MessageAppended", topic="convlog.Conversation.MessageAppended")
+    def _append_message(
+        self,
+        message_id: str,
+        role: str,
+        message_type: str,
+        content: Any,
+        run_id: str | None,
+        step_id: str | None,
+        otid: str | None,
+        extra: dict[str, Any],
+    ) -> None:
+        self.message_count += 1
+        if role == "system" and self.system_message_id is None:
+            self.system_message_id = message_id
+
+    def update(self, changes: dict[str, Any], updated_by_id: str) -> None:
+        """Apply only the fields present; ``null`` cannot clear a field (Letta semantics)."""
+        self._check_alive()
+        present = {k: v for k, v in changes.items() if k in UPDATABLE_FIELDS and v is not None}
+        self._update(changes=present, updated_by_id=updated_by_id)
+
+    @event("Updated", topic="convlog.Conversation.Updated")
+    def _update(self, changes: dict[str, Any], updated_by_id: str) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
+        self.last_updated_by_id = updated_by_id
+
+    def recompile_system_message(self, content: str) -> None:
+        """Replace the system message in place (same id): only the agent's own context does this."""
+        self._check_alive()
+        assert self.is_default and self.system_message_id is not None
+        self._recompile_system_message(message_id=self.system_message_id, content=content)
+
+    @event("SystemMessageRecompiled", topic="convlog.Conversation.SystemMessageRecompiled")
+    def _recompile_system_message(self, message_id: str, content: str) -> None:
+        pass
+
+    def delete(self) -> None:
+        self._check_alive()
+        self._delete()
+
+    @event("Deleted", topic="convlog.Conversation.Deleted")
+    def _delete(self) -> None:
+        self.deleted = True
+
+    def _check_alive(self) -> None:
+        if self.deleted:
+            raise NotFound("Conversation not found")

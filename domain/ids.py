@@ -1,0 +1,48 @@
+"""Letta-style ids: ``<prefix>-<lowercase uuid>``. Aggregates are keyed by the bare UUID."""
+
+from __future__ import annotations
+
+import re
+from uuid import UUID, NAMESPACE_URL, uuid4, uuid5
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+AGENT = "agent"
+CONVERSATION = "conv"
+MESSAGE = "message"
+BLOCK = "block"
+RUN = "run"
+STEP = "step"
+
+DEFAULT_ORG_ID = "org-00000000-0000-4000-8000-000000000000"
+DEFAULT_USER_ID = "user-00000000-0000-4000-8000-000000000000"
+
+
+def pattern(prefix: str) -> str:
+    """The anchored regex a path parameter with this prefix must match (decisions §6)."""
+    return f"^{prefix}-{_UUID}$"
+
+
+_MATCHERS = {p: re.compile(pattern(p)) for p in (AGENT, CONVERSATION, MESSAGE, BLOCK, RUN)}
+
+
+def is_valid(prefix: str, value: str) -> bool:
+    return bool(_MATCHERS[prefix].match(value))
+
+
+def new(prefix: str) -> str:
+    return f"{prefix}-{uuid4()}"
+
+
+def to_uuid(prefixed: str) -> UUID:
+    """The aggregate id behind a prefixed id that has already been validated."""
+    return UUID(prefixed.split("-", 1)[1])
+
+
+def format_id(prefix: str, value: UUID) -> str:
+    return f"{prefix}-{value}"
+
+
+def default_conversation_id(agent_id: UUID) -> UUID:
+    """The id of an agent's own (agent-direct) conversation: derived, so it needs no lookup."""
+    return uuid5(NAMESPACE_URL, f"convlog:agent:{agent_id}:default")

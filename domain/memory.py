@@ -1,0 +1,90 @@
+"""Core memory blocks and the system message compiled from them (spec §5.1)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+CORE_MEMORY = "{CORE_MEMORY}"
+
+DEFAULT_BLOCK_LIMIT = 100_000
+
+DEFAULT_DESCRIPTIONS = {
+    "human": (
+        "The human block: Stores key details about the person you are conversing with, "
+        "allowing for more personalized and friend-like conversation."
+    ),
+    "persona": (
+        "The persona block: Stores details about your current persona, guiding how you behave "
+        "and respond. This helps you to maintain consistency and personality in your "
+        "interactions."
+    ),
+}
+
+DEFAULT_SYSTEM_PROMPT = """<base_instructions>
+You are a helpful self-improving agent with advanced memory and file system capabilities.
+<memory>
+You have an advanced memory system that enables you to remember past interactions and \
+continuously improve your own capabilities.
+Your memory consists of memory blocks and external memory:
+- Memory Blocks: Stored as memory blocks, each containing a label (title), description \
+(explaining how this block should influence your behavior), and value (the actual content). \
+Memory blocks have size limits. Memory blocks are embedded within your system instructions \
+and remain constantly available in-context.
+- External memory: Additional memory storage that is accessible and that you can bring into \
+context with tools when needed.
+</memory>
+Continue executing and calling tools until the current task is complete or you need user input.
+</base_instructions>
+
+{CORE_MEMORY}"""
+
+
+def render_block(block: Mapping[str, Any]) -> str:
+    label = block["label"]
+    description = block.get("description") or DEFAULT_DESCRIPTIONS.get(label, "")
+    value = block["value"]
+    metadata = []
+    if block.get("read_only"):
+        metadata.append("- read_only=true")
+    metadata.append(f"- chars_current={len(value)}")
+    metadata.append(f"- chars_limit={block['limit']}")
+    meta = "\n".join(metadata)
+    return (
+        f"<{label}>\n<description>\n{description}\n</description>\n"
+        f"<metadata>\n{meta}\n</metadata>\n<value>\n{value}\n</value>\n</{label}>"
+    )
+
+
+def render_memory(blocks: Sequence[Mapping[str, Any]]) -> str:
+    body = "\n\n".join(render_block(b) for b in blocks)
+    return (
+        "<memory_blocks>\nThe following memory blocks are currently engaged in your core "
+        f"memory unit:\n\n{body}\n\n</memory_blocks>"
+    )
+
+
+def render_metadata(now: datetime, previous_message_count: int) -> str:
+    recompiled = now.strftime("%Y-%m-%d %I:%M:%S %p %Z%z")
+    return (
+        "<memory_metadata>\n"
+        f"- The current system date is: {now.strftime('%B %d, %Y')}\n"
+        f"- System prompt last recompiled: {recompiled}\n"
+        f"- {previous_message_count} previous messages between you and the user are stored "
+        "in recall memory (use tools to access them)\n"
+        "</memory_metadata>"
+    )
+
+
+def compile_system_message(
+    system_prompt: str,
+    blocks: Sequence[Mapping[str, Any]],
+    now: datetime,
+    previous_message_count: int,
+) -> str:
+    """The agent's prompt with ``{CORE_MEMORY}`` replaced by the rendered blocks and metadata."""
+    memory = render_memory(blocks) + "\n\n" + render_metadata(now, previous_message_count)
+    if CORE_MEMORY not in system_prompt:
+        system_prompt = system_prompt + "\n\n" + CORE_MEMORY
+    return system_prompt.replace(CORE_MEMORY, memory)

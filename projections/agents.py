@@ -1,0 +1,126 @@
+"""The agent index: each agent's current state, for listing and retrieval."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from domain import ids
+from domain.agent import Agent
+from projections.projection import Handler, Projection, Writer
+from projections.store import ViewStore
+from projections.timefmt import to_micros
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    id: str  # agent-<uuid>
+    organization_id: str
+    name: str
+    created_at: int
+    updated_at: int
+    state: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> AgentRow:
+        return cls(row[0], row[1], row[2], int(row[3]), int(row[4]), json.loads(row[5]))
+
+
+STATE_FIELDS = (
+    "name", "system", "agent_type", "model", "embedding", "blocks", "settings", "created_by_id",
+)
+COLUMNS = "id, organization_id, name, created_at, updated_at, state"
+
+
+class AgentIndex(Projection):
+    name = "agents"
+    tables = {
+        "agents": [
+            "CREATE TABLE IF NOT EXISTS {agents} ("
+            " id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, name TEXT NOT NULL,"
+            " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
+            " deleted INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {agents_by_created}"
+            " ON {agents} (organization_id, created_at)",
+        ]
+    }
+
+    def handlers(self) -> Mapping[type[Any], Handler]:
+        return {
+            Agent.Created: self._created,
+            Agent.BlockUpdated: self._block_updated,
+            Agent.Deleted: self._deleted,
+        }
+
+    def _created(self, e: Any, w: Writer) -> None:
+        at = to_micros(e.timestamp)
+        state = {name: getattr(e, name) for name in STATE_FIELDS}
+        state["last_updated_by_id"] = e.created_by_id
+        w.execute(
+            "INSERT INTO {agents} (id, organization_id, name, created_at, updated_at, state)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (ids.format_id(ids.AGENT, e.originator_id), e.organization_id, e.name, at, at,
+             json.dumps(state)),
+        )
+
+    def _block_updated(self, e: Any, w: Writer) -> None:
+        agent_id = ids.format_id(ids.AGENT, e.originator_id)
+        state = json.loads(w.fetchone("SELECT state FROM {agents} WHERE id = %s", (agent_id,))[0])
+        state["blocks"] = [
+            {**b, **e.changes} if b["label"] == e.label else b for b in state["blocks"]
+        ]
+        w.execute(
+            "UPDATE {agents} SET state = %s, updated_at = %s WHERE id = %s",
+            (json.dumps(state), to_micros(e.timestamp), agent_id),
+        )
+
+    def _deleted(self, e: Any, w: Writer) -> None:
+        w.execute(
+            "UPDATE {agents} SET deleted = 1, updated_at = %s WHERE id = %s",
+            (to_micros(e.timestamp), ids.format_id(ids.AGENT, e.originator_id)),
+        )
+
+
+class AgentQueries:
+    def __init__(self, store: ViewStore) -> None:
+        self.store = store
+
+    def get(self, organization_id: str, agent_id: str) -> AgentRow | None:
+        rows = self.store.query(
+            f"SELECT {COLUMNS} FROM agents WHERE id = %s AND organization_id = %s AND deleted = 0",
+            (agent_id, organization_id),
+        )
+        return AgentRow.from_row(rows[0]) if rows else None
+
+    def list(
+        self,
+        organization_id: str,
+        *,
+        name: str | None,
+        ascending: bool,
+        after: AgentRow | None,
+        before: AgentRow | None,
+        limit: int,
+    ) -> list[AgentRow]:
+        clauses = ["organization_id = %s", "deleted = 0"]
+        params: list[Any] = [organization_id]
+        if name is not None:
+            clauses.append("name = %s")
+            params.append(name)
+        for cursor, later in ((after, ascending), (before, not ascending)):
+            if cursor is not None:
+                clauses.append(f"(created_at, id) {'>' if later else '<'} (%s, %s)")
+                params += [cursor.created_at, cursor.id]
+        direction = "ASC" if ascending else "DESC"
+        params.append(limit)
+        sql = (
+            f"SELECT {COLUMNS} FROM agents WHERE {' AND '.join(clauses)}"
+            f" ORDER BY created_at {direction}, id {direction} LIMIT %s"
+        )
+        return [AgentRow.from_row(row) for row in self.store.query(sql, params)]
+
+    def get_including_deleted(self, agent_id: str) -> AgentRow | None:
+        rows = self.store.query(f"SELECT {COLUMNS} FROM agents WHERE id = %s", (agent_id,))
+        return AgentRow.from_row(rows[0]) if rows else None

@@ -1,0 +1,217 @@
+"""The conversation index: one row per conversation, for listing, sorting and lookups."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from domain import ids
+from domain.conversation import Conversation
+from projections.projection import Handler, Projection, Writer
+from projections.store import ViewStore
+from projections.timefmt import to_micros
+
+ORDER_COLUMNS = {
+    "created_at": "created_at",
+    "last_message_at": "last_message_at",
+    "last_run_completion": "last_run_completion",
+}
+# NULL sort keys go last in both directions.
+_NULL_LAST_ASC = 2**62
+_NULL_LAST_DESC = -1
+
+COLUMNS = (
+    "id, agent_id, organization_id, summary, model, model_settings, isolated_block_ids,"
+    " created_by_id, last_updated_by_id, created_at, updated_at, last_message_at,"
+    " last_run_completion, message_count, context_from"
+)
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    id: str  # the aggregate's UUID as text
+    agent_id: str
+    organization_id: str
+    summary: str | None
+    model: str | None
+    model_settings: dict[str, Any] | None
+    isolated_block_ids: list[str]
+    created_by_id: str | None
+    last_updated_by_id: str | None
+    created_at: int
+    updated_at: int
+    last_message_at: int | None
+    last_run_completion: int | None
+    message_count: int
+    context_from: int
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> ConversationRow:
+        values = list(row)
+        values[5] = json.loads(values[5]) if values[5] else None
+        values[6] = json.loads(values[6])
+        return cls(*values)
+
+    @property
+    def conversation_id(self) -> str:
+        return f"{ids.CONVERSATION}-{self.id}"
+
+
+class ConversationIndex(Projection):
+    name = "conversations"
+    tables = {
+        "conversations": [
+            "CREATE TABLE IF NOT EXISTS {conversations} ("
+            " id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, organization_id TEXT NOT NULL,"
+            " is_default INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0,"
+            " summary TEXT, model TEXT, model_settings TEXT, isolated_block_ids TEXT NOT NULL,"
+            " created_by_id TEXT, last_updated_by_id TEXT,"
+            " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
+            " last_message_at BIGINT, last_run_completion BIGINT,"
+            " message_count INTEGER NOT NULL DEFAULT 0, context_from INTEGER NOT NULL DEFAULT 0)",
+            "CREATE INDEX IF NOT EXISTS {conversations_by_agent}"
+            " ON {conversations} (organization_id, agent_id, created_at)",
+            "CREATE INDEX IF NOT EXISTS {conversations_by_created}"
+            " ON {conversations} (organization_id, created_at)",
+        ]
+    }
+
+    def handlers(self) -> Mapping[type[Any], Handler]:
+        return {
+            Conversation.Created: self._created,
+            Conversation.MessageAppended: self._appended,
+            Conversation.Updated: self._updated,
+            Conversation.Deleted: self._deleted,
+        }
+
+    def _created(self, e: Any, w: Writer) -> None:
+        at = to_micros(e.timestamp)
+        w.execute(
+            "INSERT INTO {conversations} (id, agent_id, organization_id, is_default, summary,"
+            " model, model_settings, isolated_block_ids, created_by_id, last_updated_by_id,"
+            " created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                str(e.originator_id),
+                e.agent_id,
+                e.organization_id,
+                int(e.is_default),
+                e.summary,
+                e.model,
+                None if e.model_settings is None else json.dumps(e.model_settings),
+                json.dumps([b["id"] for b in e.isolated_blocks]),
+                e.created_by_id,
+                e.created_by_id,
+                at,
+                at,
+            ),
+        )
+
+    def _appended(self, e: Any, w: Writer) -> None:
+        if e.role == "system":
+            # The first message is the system prompt: the context starts there.
+            w.execute(
+                "UPDATE {conversations} SET message_count = message_count + 1,"
+                " context_from = CASE WHEN context_from = 0 THEN %s ELSE context_from END"
+                " WHERE id = %s",
+                (e.originator_version, str(e.originator_id)),
+            )
+            return
+        w.execute(
+            "UPDATE {conversations} SET message_count = message_count + 1, last_message_at = %s"
+            " WHERE id = %s",
+            (to_micros(e.timestamp), str(e.originator_id)),
+        )
+
+    def _updated(self, e: Any, w: Writer) -> None:
+        changes = dict(e.changes)
+        if "model_settings" in changes:
+            changes["model_settings"] = json.dumps(changes["model_settings"])
+        changes["last_updated_by_id"] = e.updated_by_id
+        changes["updated_at"] = to_micros(e.timestamp)
+        # Column names come from the aggregate's fixed UPDATABLE_FIELDS, never from input.
+        assignments = ", ".join(f"{column} = %s" for column in changes)
+        w.execute(
+            f"UPDATE {{conversations}} SET {assignments} WHERE id = %s",
+            (*changes.values(), str(e.originator_id)),
+        )
+
+    def _deleted(self, e: Any, w: Writer) -> None:
+        w.execute(
+            "UPDATE {conversations} SET deleted = 1, updated_at = %s WHERE id = %s",
+            (to_micros(e.timestamp), str(e.originator_id)),
+        )
+
+
+class ConversationQueries:
+    def __init__(self, store: ViewStore) -> None:
+        self.store = store
+
+    def get(self, organization_id: str, conversation_uuid: str) -> ConversationRow | None:
+        """A live, listed conversation (not deleted, not an agent's own context)."""
+        rows = self.store.query(
+            f"SELECT {COLUMNS} FROM conversations WHERE id = %s AND organization_id = %s"
+            " AND deleted = 0 AND is_default = 0",
+            (conversation_uuid, organization_id),
+        )
+        return ConversationRow.from_row(rows[0]) if rows else None
+
+    def get_any(self, conversation_uuid: str) -> ConversationRow | None:
+        """Any conversation, including deleted ones and agents' own contexts."""
+        rows = self.store.query(
+            f"SELECT {COLUMNS} FROM conversations WHERE id = %s", (conversation_uuid,)
+        )
+        return ConversationRow.from_row(rows[0]) if rows else None
+
+    def ids_of_agent(self, agent_id: str) -> list[str]:
+        """Every live conversation of an agent, its own context included."""
+        rows = self.store.query(
+            "SELECT id FROM conversations WHERE agent_id = %s AND deleted = 0", (agent_id,)
+        )
+        return [row[0] for row in rows]
+
+    def message_count_of_agent(self, agent_id: str) -> int:
+        rows = self.store.query(
+            "SELECT COALESCE(SUM(message_count), 0) FROM conversations WHERE agent_id = %s",
+            (agent_id,),
+        )
+        return int(rows[0][0])
+
+    def sort_key(self, row: ConversationRow, order_by: str, ascending: bool) -> int:
+        value = getattr(row, ORDER_COLUMNS[order_by])
+        if value is None:
+            return _NULL_LAST_ASC if ascending else _NULL_LAST_DESC
+        return int(value)
+
+    def list(
+        self,
+        organization_id: str,
+        *,
+        agent_id: str | None,
+        summary_search: str | None,
+        order_by: str,
+        ascending: bool,
+        after: ConversationRow | None,
+        limit: int,
+    ) -> list[ConversationRow]:
+        null = _NULL_LAST_ASC if ascending else _NULL_LAST_DESC
+        key = f"COALESCE({ORDER_COLUMNS[order_by]}, {null})"
+        clauses = ["organization_id = %s", "deleted = 0", "is_default = 0"]
+        params: list[Any] = [organization_id]
+        if agent_id is not None:
+            clauses.append("agent_id = %s")
+            params.append(agent_id)
+        if summary_search:
+            clauses.append("summary IS NOT NULL AND " + self.store.substring("summary"))
+            params.append(summary_search)
+        direction = "ASC" if ascending else "DESC"
+        if after is not None:
+            clauses.append(f"({key}, id) {'>' if ascending else '<'} (%s, %s)")
+            params += [self.sort_key(after, order_by, ascending), after.id]
+        params.append(limit)
+        sql = (
+            f"SELECT {COLUMNS} FROM conversations WHERE {' AND '.join(clauses)}"
+            f" ORDER BY {key} {direction}, id {direction} LIMIT %s"
+        )
+        return [ConversationRow.from_row(row) for row in self.store.query(sql, params)]

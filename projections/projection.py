@@ -1,0 +1,67 @@
+"""What a projection is: tables, and a function from events to changes of those tables."""
+
+from __future__ import annotations
+
+import string
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from functools import cached_property
+from typing import Any, ClassVar
+
+from projections.store import Cursor, ViewStore
+
+
+class Writer:
+    """Executes a projection's SQL against one generation of its tables, inside a batch."""
+
+    def __init__(self, store: ViewStore, cur: Cursor, tables: Mapping[str, str]) -> None:
+        self.store = store
+        self.cur = cur
+        self.tables = tables
+
+    def execute(self, template: str, params: Sequence[Any] = ()) -> None:
+        self.cur.execute(self.store.compile(template, self.tables), params)
+
+    def fetchone(self, template: str, params: Sequence[Any] = ()) -> Any:
+        self.execute(template, params)
+        return self.cur.fetchone()
+
+
+Handler = Callable[[Any, Writer], None]
+
+
+class Projection(ABC):
+    """A named read model. Subclasses declare tables (DDL templates) and event handlers.
+
+    ``tables`` maps each logical table to the statements that create it; ``{t}`` in a statement
+    is that table's physical name for the generation being built. Readers query the logical
+    name, which is a SQL view onto the active generation (see ``projector.py``).
+    """
+
+    name: ClassVar[str]
+    tables: ClassVar[dict[str, list[str]]]
+
+    @abstractmethod
+    def handlers(self) -> Mapping[type[Any], Handler]:
+        """Which method applies which event class."""
+
+    @cached_property
+    def _dispatch(self) -> Mapping[type[Any], Handler]:
+        return self.handlers()
+
+    @cached_property
+    def topics(self) -> tuple[str, ...]:
+        return tuple(sorted(cls.TOPIC for cls in self._dispatch))
+
+    def apply(self, event: Any, writer: Writer) -> None:
+        handler = self._dispatch.get(type(event))
+        if handler is not None:
+            handler(event, writer)
+
+    def physical_names(self, generation: int) -> dict[str, str]:
+        """Every ``{name}`` slot in the DDL (tables and indexes) for one generation."""
+        names: set[str] = set(self.tables)
+        for statements in self.tables.values():
+            for statement in statements:
+                names.update(f for _, f, _, _ in string.Formatter().parse(statement) if f)
+        return {name: f"{name}_g{generation}" for name in names}

@@ -1,0 +1,247 @@
+"""Keeps projections caught up with the event log, and rebuilds them blue/green.
+
+Each projection's tables exist in *generations* (``messages_g1``, ``messages_g2`` …). Readers
+query the logical name (``messages``), a SQL view onto the active generation. The tracking
+position of every generation is written in the same transaction as its rows, so each event is
+applied exactly once, and a crash resumes where the last batch committed.
+
+Live catch-up reads the log once for all projections and applies it in batches. A rebuild
+fills a new generation from position 0 while the old one keeps serving, then, under the
+projector lock, applies the last events and switches the views in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from projections.projection import Projection, Writer
+from projections.store import Cursor, ViewStore
+
+log = logging.getLogger(__name__)
+
+REGISTRY_DDL = [
+    "CREATE TABLE IF NOT EXISTS projection_generations "
+    "(name TEXT PRIMARY KEY, active INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS projection_tracking "
+    "(name TEXT NOT NULL, generation INTEGER NOT NULL, position BIGINT NOT NULL, "
+    "PRIMARY KEY (name, generation))",
+]
+
+
+class EventSource(Protocol):
+    """The event log, read in global order (notification ids that only increase)."""
+
+    def read(self, after: int, limit: int, topics: Sequence[str]) -> list[tuple[int, Any]]: ...
+
+    def max_position(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class RebuildResult:
+    name: str
+    generation: int
+    events: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+Progress = Callable[[int], None]
+
+
+class Projector:
+    def __init__(
+        self,
+        store: ViewStore,
+        source: EventSource,
+        projections: Sequence[Projection],
+        batch_size: int = 500,
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.projections = {p.name: p for p in projections}
+        self.batch_size = batch_size
+        self._topics = tuple(sorted({t for p in projections for t in p.topics}))
+        self._lock = threading.Lock()
+        self._position = 0  # lowest position this process knows every projection has reached
+
+    # -- setup -------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create the registry and generation 1 of every projection that has none yet."""
+        with self.store.write() as cur:
+            for ddl in REGISTRY_DDL:
+                cur.execute(ddl)
+            for projection in self.projections.values():
+                if self._active(cur, projection.name) is None:
+                    self._create_generation(cur, projection, 1)
+                    self._switch(cur, projection, 1)
+
+    # -- live catch-up -----------------------------------------------------------------------
+
+    def catch_up(self, until: int | None = None) -> int:
+        """Apply every event committed so far (at least up to ``until``); returns the count.
+
+        Called right after each write, so a client reads its own writes without waiting.
+        """
+        if until is not None and until <= self._position:
+            return 0
+        applied = 0
+        with self._lock:
+            while True:
+                count, lowest = self._catch_up_batch()
+                applied += count
+                self._position = max(self._position, lowest)
+                if count < self.batch_size:
+                    return applied
+
+    def _catch_up_batch(self) -> tuple[int, int]:
+        with self.store.write() as cur:
+            state = self._tracking(cur)
+            start = min(pos for _, pos in state.values())
+            events = self.source.read(start, self.batch_size, self._topics)
+            writers = {
+                name: Writer(self.store, cur, self.projections[name].physical_names(gen))
+                for name, (gen, _) in state.items()
+            }
+            for position, event in events:
+                for name, (_, done) in state.items():
+                    if position > done:
+                        self.projections[name].apply(event, writers[name])
+            if not events:
+                return 0, start
+            last = events[-1][0]
+            for name, (gen, done) in state.items():
+                if last > done:
+                    self._set_position(cur, name, gen, last)
+            return len(events), last
+
+    def lag(self) -> int:
+        """How many positions the slowest projection is behind the log's head."""
+        with self.store.read() as cur:
+            lowest = min(pos for _, pos in self._tracking(cur).values())
+        return max(0, self.source.max_position() - lowest)
+
+    # -- rebuild -----------------------------------------------------------------------------
+
+    def rebuild(self, name: str, progress: Progress | None = None) -> RebuildResult:
+        projection = self.projections[name]
+        started = time.perf_counter()
+        with self.store.write() as cur:
+            active = self._active(cur, name)
+            cur.execute(
+                self._sql("SELECT generation FROM projection_tracking WHERE name = %s"), (name,)
+            )
+            generations = [int(row[0]) for row in cur.fetchall()]
+            for stale in generations:  # left by a rebuild that did not finish
+                if stale != active:
+                    self._drop_generation(cur, projection, stale)
+            generation = max(generations, default=0) + 1
+            self._create_generation(cur, projection, generation)
+        tables = projection.physical_names(generation)
+        position, total = 0, 0
+        # Fill the new generation without the projector lock: live catch-up ignores it.
+        while True:
+            events = self.source.read(position, self.batch_size * 4, projection.topics)
+            if len(events) < self.batch_size * 4:
+                break
+            with self.store.write() as cur:
+                position = self._apply_all(cur, projection, tables, events)
+                self._set_position(cur, name, generation, position)
+            total += len(events)
+            if progress:
+                progress(len(events))
+        # The tail, and the switch, under the lock: no event can slip between them.
+        with self._lock, self.store.write() as cur:
+            while events:
+                position = self._apply_all(cur, projection, tables, events)
+                total += len(events)
+                if progress:
+                    progress(len(events))
+                events = self.source.read(position, self.batch_size * 4, projection.topics)
+            self._set_position(cur, name, generation, position)
+            old = self._active(cur, name)
+            self._switch(cur, projection, generation)
+            if old is not None:
+                self._drop_generation(cur, projection, old)
+        return RebuildResult(name, generation, total, time.perf_counter() - started)
+
+    def _apply_all(
+        self,
+        cur: Cursor,
+        projection: Projection,
+        tables: dict[str, str],
+        events: list[tuple[int, Any]],
+    ) -> int:
+        writer = Writer(self.store, cur, tables)
+        for _, event in events:
+            projection.apply(event, writer)
+        return int(events[-1][0])
+
+    # -- registry ----------------------------------------------------------------------------
+
+    def _sql(self, template: str) -> Any:
+        return self.store.compile(template, {})
+
+    def _active(self, cur: Cursor, name: str) -> int | None:
+        cur.execute(self._sql("SELECT active FROM projection_generations WHERE name = %s"), (name,))
+        row = cur.fetchone()
+        return None if row is None else int(row[0])
+
+    def _tracking(self, cur: Cursor) -> dict[str, tuple[int, int]]:
+        cur.execute(
+            self._sql(
+                "SELECT g.name, g.active, t.position FROM projection_generations g "
+                "JOIN projection_tracking t ON t.name = g.name AND t.generation = g.active"
+            )
+        )
+        found = {row[0]: (int(row[1]), int(row[2])) for row in cur.fetchall()}
+        return {name: found[name] for name in self.projections}
+
+    def _set_position(self, cur: Cursor, name: str, generation: int, position: int) -> None:
+        cur.execute(
+            self._sql(
+                "UPDATE projection_tracking SET position = %s WHERE name = %s AND generation = %s"
+            ),
+            (position, name, generation),
+        )
+
+    def _create_generation(self, cur: Cursor, projection: Projection, generation: int) -> None:
+        names = projection.physical_names(generation)
+        for statements in projection.tables.values():
+            for ddl in statements:
+                cur.execute(self.store.compile(ddl, names))
+        cur.execute(
+            self._sql(
+                "INSERT INTO projection_tracking (name, generation, position) VALUES (%s, %s, 0)"
+            ),
+            (projection.name, generation),
+        )
+
+    def _switch(self, cur: Cursor, projection: Projection, generation: int) -> None:
+        names = projection.physical_names(generation)
+        for logical in projection.tables:
+            view = {"view": logical, "table": names[logical]}
+            cur.execute(self.store.compile("DROP VIEW IF EXISTS {view}", view))
+            cur.execute(self.store.compile("CREATE VIEW {view} AS SELECT * FROM {table}", view))
+        cur.execute(self._sql("DELETE FROM projection_generations WHERE name = %s"), (projection.name,))
+        cur.execute(
+            self._sql("INSERT INTO projection_generations (name, active) VALUES (%s, %s)"),
+            (projection.name, generation),
+        )
+
+    def _drop_generation(self, cur: Cursor, projection: Projection, generation: int) -> None:
+        names = projection.physical_names(generation)
+        for logical in projection.tables:
+            cur.execute(self.store.compile("DROP TABLE IF EXISTS {table}", {"table": names[logical]}))
+        cur.execute(
+            self._sql("DELETE FROM projection_tracking WHERE name = %s AND generation = %s"),
+            (projection.name, generation),
+        )

@@ -1,0 +1,61 @@
+"""The database a projection writes its views into, behind one small interface.
+
+SQL is written once with ``%s`` placeholders and ``{name}`` table slots; each backend compiles it
+(quoted identifiers, its own placeholder style) and caches the result.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+
+class Cursor(Protocol):
+    def execute(self, query: Any, params: Sequence[Any] = ...) -> Any: ...
+
+    def executemany(self, query: Any, params_seq: Sequence[Sequence[Any]]) -> Any: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+Row = tuple[Any, ...]
+
+
+class ViewStore(ABC):
+    """A view database: SQLite (embedded, in-memory for tests) or PostgreSQL."""
+
+    dialect: str
+
+    @abstractmethod
+    def write(self) -> AbstractContextManager[Cursor]:
+        """A transaction that holds the projector's lock, so writers never interleave."""
+
+    @abstractmethod
+    def read(self) -> AbstractContextManager[Cursor]:
+        """A cursor for queries; reads never block on writers."""
+
+    @abstractmethod
+    def compile(self, template: str, tables: Mapping[str, str]) -> Any:
+        """Turn a ``%s``/``{table}`` template into this backend's query object."""
+
+    @abstractmethod
+    def table_exists(self, cur: Cursor, name: str) -> bool: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def substring(self, column: str) -> str:
+        """SQL for 'column contains %s literally' (no LIKE wildcards, case-sensitive)."""
+        return f"instr({column}, %s) > 0"
+
+    def query(
+        self, template: str, params: Sequence[Any] = (), tables: Mapping[str, str] | None = None
+    ) -> list[Row]:
+        with self.read() as cur:
+            cur.execute(self.compile(template, tables or {}), params)
+            rows: list[Row] = cur.fetchall()
+            return rows

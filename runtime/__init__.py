@@ -1,0 +1,1 @@
+"""Composition root: settings, wiring, the ASGI factory and the CLI."""

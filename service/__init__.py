@@ -1,0 +1,1 @@
+"""Use cases: the commands and queries the API and CLI call."""

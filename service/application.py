@@ -1,0 +1,51 @@
+"""The eventsourcing Application: one event store for every aggregate of convlog."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.conversation import Conversation
+
+A = TypeVar("A", bound=Aggregate)
+
+SAVE_ATTEMPTS = 5
+
+
+class ConvlogApplication(Application):
+    name = "convlog"
+    # Light aggregate state keeps snapshots small; they bound load time for long streams.
+    snapshotting_intervals = {Conversation: 100}  # noqa: RUF012 (the library's class attribute)
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def save_retrying(self, command: Callable[[], list[Aggregate]]) -> int:
+        """Run a load-decide-save command, re-running it on an optimistic-concurrency clash.
+
+        ``command`` loads fresh aggregates, changes them and returns them; a failed save leaves
+        those copies dirty, so each attempt starts from a new load. Returns the last position.
+        """
+        for attempt in range(SAVE_ATTEMPTS):
+            aggregates = command()
+            try:
+                recordings = self.save(*aggregates)
+            except IntegrityError:
+                if attempt == SAVE_ATTEMPTS - 1:
+                    raise
+                continue
+            return recordings[-1].notification.id if recordings else 0
+        raise AssertionError("unreachable")
+
+    def save_new(self, *aggregates: Any) -> int:
+        recordings = self.save(*aggregates)
+        return recordings[-1].notification.id if recordings else 0

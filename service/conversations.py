@@ -1,0 +1,191 @@
+"""Conversation use cases: create, read, list, update, delete, list messages and events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from domain import ids
+from domain.conversation import Conversation
+from domain.errors import InvalidArgument, NotFound
+from domain.handles import validate_handle
+from domain.memory import compile_system_message
+from projections.conversations import ConversationRow
+from service.agents import AgentService
+from service.context import Actor, Context
+from service.event_log import EventRecord
+
+
+def not_found(conversation_id: str) -> NotFound:
+    return NotFound(f"Conversation not found with id='{conversation_id}'")
+
+
+class ConversationService:
+    def __init__(self, ctx: Context, agents: AgentService) -> None:
+        self.ctx = ctx
+        self.agents = agents
+
+    def create(
+        self,
+        actor: Actor,
+        agent_id: str,
+        *,
+        summary: str | None = None,
+        model: str | None = None,
+        model_settings: dict[str, Any] | None = None,
+        isolated_block_labels: list[str] | None = None,
+    ) -> ConversationRow:
+        if not ids.is_valid(ids.AGENT, agent_id):
+            raise NotFound("Agent not found")
+        agent = self.agents.load(actor, agent_id)
+        validate_handle(model)
+        isolated = []
+        for label in isolated_block_labels or []:
+            block = next((b for b in agent.blocks if b["label"] == label), None)
+            if block is None:
+                raise InvalidArgument(f"Block with label '{label}' not found on agent '{agent_id}'")
+            isolated.append({**block, "id": ids.new(ids.BLOCK)})
+        overlay = {b["label"]: b for b in isolated}
+        blocks = [overlay.get(b["label"], b) for b in agent.blocks]
+        conversation = Conversation(
+            organization_id=actor.organization_id,
+            agent_id=agent_id,
+            summary=summary,
+            model=model,
+            model_settings=model_settings,
+            isolated_blocks=isolated,
+            is_default=False,
+            created_by_id=actor.user_id,
+        )
+        previous = self.ctx.conversations.message_count_of_agent(agent_id)
+        conversation.append_message(
+            message_id=ids.new(ids.MESSAGE),
+            role="system",
+            message_type="system_message",
+            content=compile_system_message(agent.system, blocks, datetime.now(UTC), previous),
+        )
+        self.ctx.settle(self.ctx.app.save_new(conversation))
+        return self.get(actor, ids.format_id(ids.CONVERSATION, conversation.id))
+
+    def get(self, actor: Actor, conversation_id: str) -> ConversationRow:
+        if not conversation_id.startswith(f"{ids.CONVERSATION}-"):
+            raise not_found(conversation_id)
+        row = self.ctx.conversations.get(
+            actor.organization_id, str(ids.to_uuid(conversation_id))
+        )
+        if row is None:
+            raise not_found(conversation_id)
+        return row
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        agent_id: str | None,
+        summary_search: str | None,
+        order_by: str,
+        ascending: bool,
+        after: str | None,
+        limit: int,
+    ) -> list[ConversationRow]:
+        cursor = None
+        if after is not None:
+            found = (
+                self.ctx.conversations.get_any(str(ids.to_uuid(after)))
+                if ids.is_valid(ids.CONVERSATION, after)
+                else None
+            )
+            if found is None or found.organization_id != actor.organization_id:
+                raise InvalidArgument(f"Cursor after={after} is not a conversation")
+            cursor = found
+        return self.ctx.conversations.list(
+            actor.organization_id,
+            agent_id=agent_id,
+            summary_search=summary_search,
+            order_by=order_by,
+            ascending=ascending,
+            after=cursor,
+            limit=limit,
+        )
+
+    def in_context_ids(self, rows: list[ConversationRow]) -> dict[str, list[str]]:
+        return self.ctx.messages.ids_from(
+            [r.id for r in rows], {r.id: r.context_from for r in rows}
+        )
+
+    def update(self, actor: Actor, conversation_id: str, changes: dict[str, Any]) -> ConversationRow:
+        validate_handle(changes.get("model"))
+        self.get(actor, conversation_id)
+
+        def command() -> list[Any]:
+            conversation = self._load(actor, conversation_id)
+            conversation.update(changes, actor.user_id)
+            return [conversation]
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))
+        return self.get(actor, conversation_id)
+
+    def delete(self, actor: Actor, conversation_id: str) -> None:
+        self.get(actor, conversation_id)
+
+        def command() -> list[Any]:
+            conversation = self._load(actor, conversation_id)
+            conversation.delete()
+            return [conversation]
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))
+
+    def _load(self, actor: Actor, conversation_id: str) -> Conversation:
+        conversation = self.ctx.app.get(Conversation, ids.to_uuid(conversation_id))
+        if (
+            conversation is None
+            or conversation.deleted
+            or conversation.is_default
+            or conversation.organization_id != actor.organization_id
+        ):
+            raise not_found(conversation_id)
+        return conversation
+
+    def resolve(self, actor: Actor, conversation_id: str) -> UUID:
+        """The stream behind a path id: a conversation, or an agent's own context."""
+        if conversation_id.startswith(f"{ids.AGENT}-"):
+            agent = self.agents.get(actor, conversation_id)
+            return ids.default_conversation_id(ids.to_uuid(agent.id))
+        return UUID(self.get(actor, conversation_id).id)
+
+    def messages(
+        self,
+        actor: Actor,
+        conversation_id: str,
+        *,
+        before: str | None,
+        after: str | None,
+        limit: int | None,
+        ascending: bool,
+    ) -> list[str]:
+        stream = str(self.resolve(actor, conversation_id))
+        positions: dict[str, int | None] = {}
+        for key, message_id in (("before", before), ("after", after)):
+            if message_id is None:
+                positions[key] = None
+                continue
+            position = self.ctx.messages.position_of(stream, message_id)
+            if position is None:
+                raise InvalidArgument(
+                    f"Cursor {key}={message_id} is not a message of {conversation_id}"
+                )
+            positions[key] = position
+        return self.ctx.messages.page(
+            stream,
+            ascending=ascending,
+            after=positions["after"],
+            before=positions["before"],
+            limit=limit,
+        )
+
+    def events(
+        self, actor: Actor, conversation_id: str, *, after: int, limit: int
+    ) -> list[EventRecord]:
+        stream = self.resolve(actor, conversation_id)
+        return self.ctx.log.history(stream, after, limit)
