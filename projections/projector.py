@@ -123,6 +123,16 @@ class Projector:
                     self._set_position(cur, name, gen, last)
             return len(events), last
 
+    def poll(self) -> int:
+        """Catch up if the log has moved past what this process has seen."""
+        head = self.source.max_position()
+        if head <= self._position:
+            return 0
+        applied = self.catch_up(until=head)
+        # Everything up to head has been read, so events no projection wants are behind us too.
+        self._position = max(self._position, head)
+        return applied
+
     def lag(self) -> int:
         """How many positions the slowest projection is behind the log's head."""
         with self.store.read() as cur:

@@ -1,0 +1,1 @@
+"""HTTP: Letta's wire (starlette routes, pydantic wire schemas, error mapping, OpenAPI)."""

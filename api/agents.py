@@ -1,0 +1,109 @@
+"""The part of ``/v1/agents…`` that conversations need."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from api import render, schemas
+from api.endpoint import Call, Endpoint
+from domain import ids
+from service.agents import AgentSpec, BlockSpec
+from service.context import DEFAULT_ACTOR
+
+AGENT = {"agent_id": (ids.AGENT,)}
+
+SETTINGS_FIELDS = (
+    "description", "tags", "metadata", "timezone", "context_window_limit", "model_settings",
+    "include_base_tools",
+)
+
+
+async def create(call: Call) -> Response:
+    body: schemas.CreateAgent = call.body
+    spec = AgentSpec(
+        name=body.name,
+        system=body.system,
+        agent_type=body.agent_type,
+        model=body.model,
+        embedding=body.embedding,
+        memory_blocks=[BlockSpec(**b.model_dump()) for b in body.memory_blocks or []],
+        settings=body.model_dump(include=set(SETTINGS_FIELDS)),
+    )
+    row = await run_in_threadpool(call.services.agents.create, DEFAULT_ACTOR, spec)
+    return JSONResponse(render.agent(row))
+
+
+async def list_(call: Call) -> Response:
+    q: schemas.ListAgentsQuery = call.query
+    rows = await run_in_threadpool(
+        lambda: call.services.agents.list(
+            DEFAULT_ACTOR,
+            name=q.name,
+            ascending=q.order == "asc",
+            after=q.after,
+            before=q.before,
+            limit=q.limit,
+        )
+    )
+    return JSONResponse([render.agent(row) for row in rows])
+
+
+async def retrieve(call: Call) -> Response:
+    row = await run_in_threadpool(call.services.agents.get, DEFAULT_ACTOR, call.path["agent_id"])
+    return JSONResponse(render.agent(row))
+
+
+async def delete(call: Call) -> Response:
+    agent_id = call.path["agent_id"]
+    await run_in_threadpool(call.services.agents.delete, DEFAULT_ACTOR, agent_id)
+    return JSONResponse({"message": f"Agent id={agent_id} successfully deleted"})
+
+
+async def retrieve_block(call: Call) -> Response:
+    data = await run_in_threadpool(
+        call.services.agents.get_block, DEFAULT_ACTOR, call.path["agent_id"],
+        call.path["block_label"],
+    )
+    return JSONResponse(render.block(data).model_dump(mode="json"))
+
+
+async def update_block(call: Call) -> Response:
+    body: schemas.UpdateBlock = call.body
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    data = await run_in_threadpool(
+        call.services.agents.update_block, DEFAULT_ACTOR, call.path["agent_id"],
+        call.path["block_label"], changes,
+    )
+    return JSONResponse(render.block(data).model_dump(mode="json"))
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST", "/v1/agents/", "create_agent", "Create an agent with memory blocks", create,
+        schemas.AgentStateOut, body=schemas.CreateAgent, body_required=True, tag="agents",
+    ),
+    Endpoint(
+        "GET", "/v1/agents/", "list_agents", "List agents", list_, list[schemas.AgentStateOut],
+        query=schemas.ListAgentsQuery, tag="agents",
+    ),
+    Endpoint(
+        "GET", "/v1/agents/{agent_id}", "retrieve_agent", "Retrieve an agent", retrieve,
+        schemas.AgentStateOut, path_ids=AGENT, tag="agents",
+    ),
+    Endpoint(
+        "DELETE", "/v1/agents/{agent_id}", "delete_agent",
+        "Delete an agent and its conversations", delete, schemas.DeletedAgent, path_ids=AGENT,
+        tag="agents",
+    ),
+    Endpoint(
+        "GET", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", "retrieve_core_memory_block",
+        "Retrieve a memory block", retrieve_block, schemas.BlockOut, path_ids=AGENT, tag="agents",
+    ),
+    Endpoint(
+        "PATCH", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", "modify_core_memory_block",
+        "Update a memory block; new conversations see the new value", update_block,
+        schemas.BlockOut, body=schemas.UpdateBlock, body_required=True, path_ids=AGENT,
+        tag="agents",
+    ),
+]

@@ -1,0 +1,150 @@
+"""``/v1/conversations…``: create, list, retrieve, update, delete, messages, events."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from api import render, schemas
+from api.endpoint import Call, Endpoint
+from domain import ids
+from service.context import DEFAULT_ACTOR
+
+CONVERSATION = (ids.CONVERSATION,)
+CONVERSATION_OR_AGENT = (ids.CONVERSATION, ids.AGENT)
+
+
+def _render_many(call: Call, rows: list) -> list:  # type: ignore[type-arg]
+    in_context = call.services.conversations.in_context_ids(rows)
+    return [render.conversation(row, in_context[row.id]) for row in rows]
+
+
+async def create(call: Call) -> Response:
+    service = call.services.conversations
+    body: schemas.CreateConversation = call.body
+
+    def run() -> list:  # type: ignore[type-arg]
+        row = service.create(
+            DEFAULT_ACTOR,
+            call.query.agent_id,
+            summary=body.summary,
+            model=body.model,
+            model_settings=body.model_settings,
+            isolated_block_labels=body.isolated_block_labels,
+        )
+        return _render_many(call, [row])
+
+    return JSONResponse((await run_in_threadpool(run))[0])
+
+
+async def list_(call: Call) -> Response:
+    q: schemas.ListConversationsQuery = call.query
+
+    def run() -> list:  # type: ignore[type-arg]
+        rows = call.services.conversations.list(
+            DEFAULT_ACTOR,
+            agent_id=q.agent_id,
+            summary_search=q.summary_search,
+            order_by=q.order_by,
+            ascending=q.order == "asc",
+            after=q.after,
+            limit=q.limit,
+        )
+        return _render_many(call, rows)
+
+    return JSONResponse(await run_in_threadpool(run))
+
+
+async def retrieve(call: Call) -> Response:
+    def run() -> list:  # type: ignore[type-arg]
+        row = call.services.conversations.get(DEFAULT_ACTOR, call.path["conversation_id"])
+        return _render_many(call, [row])
+
+    return JSONResponse((await run_in_threadpool(run))[0])
+
+
+async def update(call: Call) -> Response:
+    body: schemas.UpdateConversation = call.body
+
+    def run() -> list:  # type: ignore[type-arg]
+        changes = body.model_dump(exclude_unset=True)
+        row = call.services.conversations.update(
+            DEFAULT_ACTOR, call.path["conversation_id"], changes
+        )
+        return _render_many(call, [row])
+
+    return JSONResponse((await run_in_threadpool(run))[0])
+
+
+async def delete(call: Call) -> Response:
+    await run_in_threadpool(
+        call.services.conversations.delete, DEFAULT_ACTOR, call.path["conversation_id"]
+    )
+    return JSONResponse(None)
+
+
+async def list_messages(call: Call) -> Response:
+    q: schemas.ListMessagesQuery = call.query
+    items = await run_in_threadpool(
+        lambda: call.services.conversations.messages(
+            DEFAULT_ACTOR,
+            call.path["conversation_id"],
+            before=q.before,
+            after=q.after,
+            limit=q.limit,
+            ascending=q.order == "asc",
+        )
+    )
+    # Items are stored rendered: the page is a join, not a re-serialization.
+    return Response("[" + ",".join(items) + "]", media_type="application/json")
+
+
+async def list_events(call: Call) -> Response:
+    q: schemas.ListEventsQuery = call.query
+    records = await run_in_threadpool(
+        lambda: call.services.conversations.events(
+            DEFAULT_ACTOR, call.path["conversation_id"], after=q.after, limit=q.limit
+        )
+    )
+    return JSONResponse([render.event(r) for r in records])
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST", "/v1/conversations/", "create_conversation", "Create a conversation for an agent",
+        create, schemas.ConversationOut, query=schemas.CreateConversationQuery,
+        body=schemas.CreateConversation,
+    ),
+    Endpoint(
+        "GET", "/v1/conversations/", "list_conversations", "List conversations",
+        list_, list[schemas.ConversationOut], query=schemas.ListConversationsQuery,
+    ),
+    Endpoint(
+        "GET", "/v1/conversations/{conversation_id}", "retrieve_conversation",
+        "Retrieve a conversation", retrieve, schemas.ConversationOut,
+        path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+    ),
+    Endpoint(
+        "PATCH", "/v1/conversations/{conversation_id}", "update_conversation",
+        "Update a conversation (only the fields present)", update, schemas.ConversationOut,
+        body=schemas.UpdateConversation, body_required=True,
+        path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+    ),
+    Endpoint(
+        "DELETE", "/v1/conversations/{conversation_id}", "delete_conversation",
+        "Delete a conversation (soft: its history stays in the log)", delete, None,
+        path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+    ),
+    Endpoint(
+        "GET", "/v1/conversations/{conversation_id}/messages", "list_conversation_messages",
+        "List a conversation's messages (an agent id lists the agent's own context)",
+        list_messages, list[schemas.MessageOut], query=schemas.ListMessagesQuery,
+        path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+    ),
+    Endpoint(
+        "GET", "/v1/conversations/{conversation_id}/events", "list_conversation_events",
+        "The conversation's raw events in order, for audit", list_events,
+        list[schemas.EventOut], query=schemas.ListEventsQuery,
+        path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+    ),
+]

@@ -1,0 +1,55 @@
+"""Letta's error bodies, and the mapping from domain errors to them (spec §0.1)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from domain.errors import Conflict, DomainError, InvalidArgument, NotFound
+
+log = logging.getLogger("convlog.api")
+
+
+class RequestInvalid(Exception):
+    """A request failed validation: Letta answers 422 with the error list as a string."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(repr(errors))
+        self.errors = errors
+
+
+def validation_errors(exc: ValidationError, location: str) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors(include_url=False, include_context=False):
+        errors.append({**error, "loc": (location, *error["loc"])})
+    return errors
+
+
+def detail(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+
+async def on_request_invalid(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestInvalid)
+    return JSONResponse({"trace_id": "", "detail": repr(exc.errors)}, status_code=422)
+
+
+async def on_domain_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, NotFound):
+        return detail(404, str(exc))
+    if isinstance(exc, InvalidArgument):
+        return detail(400, f"INVALID_ARGUMENT: {exc}")
+    if isinstance(exc, Conflict):
+        # decisions §2: a busy conversation stays busy; the SDK must not silently retry.
+        return detail(409, f"CONFLICT: {exc}", {"x-should-retry": "false"})
+    assert isinstance(exc, DomainError)
+    return detail(400, str(exc))
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return detail(500, "An unknown error occurred")

@@ -1,0 +1,100 @@
+"""Read-side rows to Letta's response shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.schemas import AgentStateOut, BlockOut, ConversationOut, EventOut, MemoryOut
+from projections.agents import AgentRow
+from projections.conversations import ConversationRow
+from projections.timefmt import from_micros
+from service.event_log import EventRecord
+
+CONTEXT_WINDOW = 128_000
+
+
+def conversation(row: ConversationRow, in_context: list[str]) -> dict[str, Any]:
+    return ConversationOut(
+        id=row.conversation_id,
+        agent_id=row.agent_id,
+        summary=row.summary,
+        in_context_message_ids=in_context,
+        isolated_block_ids=row.isolated_block_ids,
+        model=row.model,
+        model_settings=row.model_settings,
+        created_by_id=row.created_by_id,
+        last_updated_by_id=row.last_updated_by_id,
+        created_at=from_micros(row.created_at),
+        updated_at=from_micros(row.updated_at),
+        last_message_at=None if row.last_message_at is None else from_micros(row.last_message_at),
+    ).model_dump(mode="json")
+
+
+def block(data: dict[str, Any]) -> BlockOut:
+    return BlockOut.model_validate(data)
+
+
+def llm_config(handle: str | None, settings: dict[str, Any]) -> dict[str, Any]:
+    provider, _, name = (handle or "letta/letta-free").partition("/")
+    return {
+        "handle": handle,
+        "model": name,
+        "model_endpoint_type": provider,
+        "model_endpoint": None,
+        "context_window": settings.get("context_window_limit") or CONTEXT_WINDOW,
+        "temperature": 0.7,
+        "max_tokens": None,
+    }
+
+
+def embedding_config(handle: str | None) -> dict[str, Any] | None:
+    if handle is None:
+        return None
+    provider, _, name = handle.partition("/")
+    return {
+        "handle": handle,
+        "embedding_model": name,
+        "embedding_endpoint_type": provider,
+        "embedding_dim": 1536,
+    }
+
+
+def agent(row: AgentRow) -> dict[str, Any]:
+    state = row.state
+    settings = state["settings"]
+    blocks = [block(b) for b in state["blocks"]]
+    return AgentStateOut(
+        id=row.id,
+        name=state["name"],
+        system=state["system"],
+        agent_type=state["agent_type"],
+        description=settings.get("description"),
+        metadata=settings.get("metadata"),
+        tags=settings.get("tags") or [],
+        model=state["model"],
+        embedding=state["embedding"],
+        llm_config=llm_config(state["model"], settings),
+        embedding_config=embedding_config(state["embedding"]),
+        model_settings=settings.get("model_settings"),
+        memory=MemoryOut(blocks=blocks, agent_type=state["agent_type"]),
+        blocks=blocks,
+        tools=[],
+        sources=[],
+        tool_rules=[],
+        message_ids=[],
+        timezone=settings.get("timezone"),
+        created_by_id=state["created_by_id"],
+        last_updated_by_id=state["last_updated_by_id"],
+        created_at=from_micros(row.created_at),
+        updated_at=from_micros(row.updated_at),
+    ).model_dump(mode="json")
+
+
+def event(record: EventRecord) -> dict[str, Any]:
+    return EventOut(
+        position=record.position,
+        version=record.version,
+        type=record.type,
+        timestamp=record.timestamp,
+        payload=record.payload,
+    ).model_dump(mode="json")

@@ -1,0 +1,48 @@
+"""The ASGI factory: ``uvicorn --factory runtime.asgi:create``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+
+from api.app import create_app
+from runtime.bootstrap import Services, build
+from runtime.settings import Settings
+
+log = logging.getLogger("convlog")
+
+
+def _poll_projections(services: Services, stop: threading.Event) -> None:
+    """Apply events written by other processes (or left by a crash) within a poll interval."""
+    interval = services.settings.projection_poll_interval
+    while not stop.wait(interval):
+        try:
+            services.projector.poll()
+        except Exception:
+            log.exception("projection catch-up failed; retrying in %.1fs", interval)
+
+
+def create(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    services = build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        stop = threading.Event()
+        poller = threading.Thread(
+            target=_poll_projections, args=(services, stop), name="projections", daemon=True
+        )
+        poller.start()
+        log.info("convlog ready (%s store)", settings.backend)
+        try:
+            yield
+        finally:
+            stop.set()
+            poller.join(timeout=5)
+            services.close()
+
+    return create_app(services, lifespan)
