@@ -11,10 +11,15 @@ from domain import ids
 from service.agents import AgentSpec, BlockSpec
 from service.context import DEFAULT_ACTOR
 
-AGENT = {"agent_id": (ids.AGENT,)}
+AGENT: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,)}
 
 SETTINGS_FIELDS = (
-    "description", "tags", "metadata", "timezone", "context_window_limit", "model_settings",
+    "description",
+    "tags",
+    "metadata",
+    "timezone",
+    "context_window_limit",
+    "model_settings",
     "include_base_tools",
 )
 
@@ -62,7 +67,9 @@ async def delete(call: Call) -> Response:
 
 async def retrieve_block(call: Call) -> Response:
     data = await run_in_threadpool(
-        call.services.agents.get_block, DEFAULT_ACTOR, call.path["agent_id"],
+        call.services.agents.get_block,
+        DEFAULT_ACTOR,
+        call.path["agent_id"],
         call.path["block_label"],
     )
     return JSONResponse(render.block(data).model_dump(mode="json"))
@@ -72,38 +79,77 @@ async def update_block(call: Call) -> Response:
     body: schemas.UpdateBlock = call.body
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     data = await run_in_threadpool(
-        call.services.agents.update_block, DEFAULT_ACTOR, call.path["agent_id"],
-        call.path["block_label"], changes,
+        call.services.agents.update_block,
+        DEFAULT_ACTOR,
+        call.path["agent_id"],
+        call.path["block_label"],
+        changes,
     )
     return JSONResponse(render.block(data).model_dump(mode="json"))
 
 
 ENDPOINTS = [
     Endpoint(
-        "POST", "/v1/agents/", "create_agent", "Create an agent with memory blocks", create,
-        schemas.AgentStateOut, body=schemas.CreateAgent, body_required=True, tag="agents",
-    ),
-    Endpoint(
-        "GET", "/v1/agents/", "list_agents", "List agents", list_, list[schemas.AgentStateOut],
-        query=schemas.ListAgentsQuery, tag="agents",
-    ),
-    Endpoint(
-        "GET", "/v1/agents/{agent_id}", "retrieve_agent", "Retrieve an agent", retrieve,
-        schemas.AgentStateOut, path_ids=AGENT, tag="agents",
-    ),
-    Endpoint(
-        "DELETE", "/v1/agents/{agent_id}", "delete_agent",
-        "Delete an agent and its conversations", delete, schemas.DeletedAgent, path_ids=AGENT,
+        "POST",
+        "/v1/agents/",
+        "create_agent",
+        "Create an agent with memory blocks",
+        create,
+        schemas.AgentStateOut,
+        body=schemas.CreateAgent,
+        body_required=True,
         tag="agents",
     ),
     Endpoint(
-        "GET", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", "retrieve_core_memory_block",
-        "Retrieve a memory block", retrieve_block, schemas.BlockOut, path_ids=AGENT, tag="agents",
+        "GET",
+        "/v1/agents/",
+        "list_agents",
+        "List agents",
+        list_,
+        list[schemas.AgentStateOut],
+        query=schemas.ListAgentsQuery,
+        tag="agents",
     ),
     Endpoint(
-        "PATCH", "/v1/agents/{agent_id}/core-memory/blocks/{block_label}", "modify_core_memory_block",
-        "Update a memory block; new conversations see the new value", update_block,
-        schemas.BlockOut, body=schemas.UpdateBlock, body_required=True, path_ids=AGENT,
+        "GET",
+        "/v1/agents/{agent_id}",
+        "retrieve_agent",
+        "Retrieve an agent",
+        retrieve,
+        schemas.AgentStateOut,
+        path_ids=AGENT,
+        tag="agents",
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/agents/{agent_id}",
+        "delete_agent",
+        "Delete an agent and its conversations",
+        delete,
+        schemas.DeletedAgent,
+        path_ids=AGENT,
+        tag="agents",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/agents/{agent_id}/core-memory/blocks/{block_label}",
+        "retrieve_core_memory_block",
+        "Retrieve a memory block",
+        retrieve_block,
+        schemas.BlockOut,
+        path_ids=AGENT,
+        tag="agents",
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}/core-memory/blocks/{block_label}",
+        "modify_core_memory_block",
+        "Update a memory block; new conversations see the new value",
+        update_block,
+        schemas.BlockOut,
+        body=schemas.UpdateBlock,
+        body_required=True,
+        path_ids=AGENT,
         tag="agents",
     ),
 ]

@@ -30,8 +30,12 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
         for name, prefixes in e.path_ids.items():
             pattern = "|".join(ids.pattern(p).strip("^$") for p in prefixes)
             parameters.append(
-                {"name": name, "in": "path", "required": True,
-                 "schema": {"type": "string", "pattern": f"^({pattern})$"}}
+                {
+                    "name": name,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": f"^({pattern})$"},
+                }
             )
         for name in _path_names(e.path):
             if name not in e.path_ids:
@@ -43,8 +47,13 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
             required = set(query_schema.get("required", []))
             for name, prop in query_schema["properties"].items():
                 parameters.append(
-                    {"name": name, "in": "query", "required": name in required,
-                     "description": prop.get("description", ""), "schema": prop}
+                    {
+                        "name": name,
+                        "in": "query",
+                        "required": name in required,
+                        "description": prop.get("description", ""),
+                        "schema": prop,
+                    }
                 )
         operation: dict[str, Any] = {
             "operationId": e.operation_id,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
+
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import InvalidArgument, NotFound
@@ -12,6 +13,10 @@ BLOCK_FIELDS = ("value", "limit", "description", "read_only", "metadata")
 
 class Agent(Aggregate):
     TOPIC = "convlog.Agent"
+
+    # Event classes, defined by the @event decorators below; declared for readers and mypy.
+    BlockUpdated: ClassVar[type[Aggregate.Event]]
+    Deleted: ClassVar[type[Aggregate.Event]]
 
     @event("Created", topic="convlog.Agent.Created")
     def __init__(

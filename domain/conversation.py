@@ -7,7 +7,7 @@ A message's position in the conversation is the version of its MessageAppended e
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
@@ -20,6 +20,12 @@ UPDATABLE_FIELDS = ("summary", "model", "model_settings")
 
 class Conversation(Aggregate):
     TOPIC = "convlog.Conversation"
+
+    # Event classes, defined by the @event decorators below; declared for readers and mypy.
+    MessageAppended: ClassVar[type[Aggregate.Event]]
+    Updated: ClassVar[type[Aggregate.Event]]
+    SystemMessageRecompiled: ClassVar[type[Aggregate.Event]]
+    Deleted: ClassVar[type[Aggregate.Event]]
 
     @staticmethod
     def create_id(agent_id: str, is_default: bool) -> UUID:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from domain import ids
 from domain.agent import Agent
@@ -29,14 +29,21 @@ class AgentRow:
 
 
 STATE_FIELDS = (
-    "name", "system", "agent_type", "model", "embedding", "blocks", "settings", "created_by_id",
+    "name",
+    "system",
+    "agent_type",
+    "model",
+    "embedding",
+    "blocks",
+    "settings",
+    "created_by_id",
 )
 COLUMNS = "id, organization_id, name, created_at, updated_at, state"
 
 
 class AgentIndex(Projection):
     name = "agents"
-    tables = {
+    tables: ClassVar[dict[str, list[str]]] = {
         "agents": [
             "CREATE TABLE IF NOT EXISTS {agents} ("
             " id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, name TEXT NOT NULL,"
@@ -61,8 +68,14 @@ class AgentIndex(Projection):
         w.execute(
             "INSERT INTO {agents} (id, organization_id, name, created_at, updated_at, state)"
             " VALUES (%s, %s, %s, %s, %s, %s)",
-            (ids.format_id(ids.AGENT, e.originator_id), e.organization_id, e.name, at, at,
-             json.dumps(state)),
+            (
+                ids.format_id(ids.AGENT, e.originator_id),
+                e.organization_id,
+                e.name,
+                at,
+                at,
+                json.dumps(state),
+            ),
         )
 
     def _block_updated(self, e: Any, w: Writer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from domain import ids
 from domain.conversation import Conversation
@@ -61,7 +61,7 @@ class ConversationRow:
 
 class ConversationIndex(Projection):
     name = "conversations"
-    tables = {
+    tables: ClassVar[dict[str, list[str]]] = {
         "conversations": [
             "CREATE TABLE IF NOT EXISTS {conversations} ("
             " id TEXT PRIMARY KEY, agent_id TEXT NOT NULL, organization_id TEXT NOT NULL,"

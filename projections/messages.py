@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from domain.conversation import Conversation
 from projections.projection import Handler, Projection, Writer
@@ -58,7 +58,7 @@ def dumps(value: Any) -> str:
 
 class MessageList(Projection):
     name = "messages"
-    tables = {
+    tables: ClassVar[dict[str, list[str]]] = {
         "messages": [
             "CREATE TABLE IF NOT EXISTS {messages} ("
             " conversation_id TEXT NOT NULL, position INTEGER NOT NULL,"
@@ -149,7 +149,9 @@ class MessageQueries:
             items.reverse()
         return items
 
-    def ids_from(self, conversation_ids: list[str], context_from: dict[str, int]) -> dict[str, list[str]]:
+    def ids_from(
+        self, conversation_ids: list[str], context_from: dict[str, int]
+    ) -> dict[str, list[str]]:
         """Message ids at or after each conversation's context start, in position order."""
         if not conversation_ids:
             return {}

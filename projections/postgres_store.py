@@ -18,7 +18,7 @@ PROJECTOR_LOCK_KEY = 0x636F6E766C6F67  # "convlog"
 
 @lru_cache(maxsize=1024)
 def _compile(template: str, tables: tuple[tuple[str, str], ...]) -> sql.Composed:
-    return sql.SQL(template).format(**{k: sql.Identifier(v) for k, v in tables})  # type: ignore[arg-type]
+    return sql.SQL(template).format(**{k: sql.Identifier(v) for k, v in tables})
 
 
 class PostgresViewStore(ViewStore):

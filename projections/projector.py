@@ -53,7 +53,7 @@ class RebuildResult:
         return self.events / self.seconds if self.seconds else 0.0
 
 
-Progress = Callable[[int], None]
+Progress = Callable[[int], object]
 
 
 class Projector:
@@ -241,7 +241,9 @@ class Projector:
             view = {"view": logical, "table": names[logical]}
             cur.execute(self.store.compile("DROP VIEW IF EXISTS {view}", view))
             cur.execute(self.store.compile("CREATE VIEW {view} AS SELECT * FROM {table}", view))
-        cur.execute(self._sql("DELETE FROM projection_generations WHERE name = %s"), (projection.name,))
+        cur.execute(
+            self._sql("DELETE FROM projection_generations WHERE name = %s"), (projection.name,)
+        )
         cur.execute(
             self._sql("INSERT INTO projection_generations (name, active) VALUES (%s, %s)"),
             (projection.name, generation),
@@ -250,7 +252,9 @@ class Projector:
     def _drop_generation(self, cur: Cursor, projection: Projection, generation: int) -> None:
         names = projection.physical_names(generation)
         for logical in projection.tables:
-            cur.execute(self.store.compile("DROP TABLE IF EXISTS {table}", {"table": names[logical]}))
+            cur.execute(
+                self.store.compile("DROP TABLE IF EXISTS {table}", {"table": names[logical]})
+            )
         cur.execute(
             self._sql("DELETE FROM projection_tracking WHERE name = %s AND generation = %s"),
             (projection.name, generation),

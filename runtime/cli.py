@@ -21,9 +21,7 @@ def _logging(level: str) -> None:
 def serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
-    settings = replace(
-        settings, host=args.host or settings.host, port=args.port or settings.port
-    )
+    settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     # Validate and open the stores before binding, so a bad setting fails loudly and early.
     from runtime.asgi import create
 

@@ -12,7 +12,12 @@ from domain.agent import Agent
 from domain.conversation import Conversation
 from domain.errors import InvalidArgument, NotFound
 from domain.handles import validate_handle
-from domain.memory import DEFAULT_BLOCK_LIMIT, DEFAULT_DESCRIPTIONS, DEFAULT_SYSTEM_PROMPT, compile_system_message
+from domain.memory import (
+    DEFAULT_BLOCK_LIMIT,
+    DEFAULT_DESCRIPTIONS,
+    DEFAULT_SYSTEM_PROMPT,
+    compile_system_message,
+)
 from projections.agents import AgentRow
 from service.context import Actor, Context
 
@@ -105,32 +110,6 @@ class AgentService:
             raise NotFound(AGENT_NOT_FOUND)
         return row
 
-    def list(
-        self,
-        actor: Actor,
-        *,
-        name: str | None,
-        ascending: bool,
-        after: str | None,
-        before: str | None,
-        limit: int,
-    ) -> list[AgentRow]:
-        cursors = {}
-        for key, cursor_id in (("after", after), ("before", before)):
-            if cursor_id is not None:
-                row = self.ctx.agents.get_including_deleted(cursor_id)
-                if row is None or row.organization_id != actor.organization_id:
-                    raise InvalidArgument(f"Cursor {key}={cursor_id} does not exist")
-                cursors[key] = row
-        return self.ctx.agents.list(
-            actor.organization_id,
-            name=name,
-            ascending=ascending,
-            after=cursors.get("after"),
-            before=cursors.get("before"),
-            limit=limit,
-        )
-
     def load(self, actor: Actor, agent_id: str) -> Agent:
         agent = self.ctx.app.get(Agent, ids.to_uuid(agent_id))
         if agent is None or agent.deleted or agent.organization_id != actor.organization_id:
@@ -186,3 +165,29 @@ class AgentService:
 
         self.ctx.settle(self.ctx.app.save_retrying(command))
         return self.get_block(actor, agent_id, label)
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        name: str | None,
+        ascending: bool,
+        after: str | None,
+        before: str | None,
+        limit: int,
+    ) -> list[AgentRow]:
+        cursors = {}
+        for key, cursor_id in (("after", after), ("before", before)):
+            if cursor_id is not None:
+                row = self.ctx.agents.get_including_deleted(cursor_id)
+                if row is None or row.organization_id != actor.organization_id:
+                    raise InvalidArgument(f"Cursor {key}={cursor_id} does not exist")
+                cursors[key] = row
+        return self.ctx.agents.list(
+            actor.organization_id,
+            name=name,
+            ascending=ascending,
+            after=cursors.get("after"),
+            before=cursors.get("before"),
+            limit=limit,
+        )

@@ -17,14 +17,14 @@ A = TypeVar("A", bound=Aggregate)
 SAVE_ATTEMPTS = 5
 
 
-class ConvlogApplication(Application):
+class ConvlogApplication(Application[UUID]):
     name = "convlog"
     # Light aggregate state keeps snapshots small; they bound load time for long streams.
     snapshotting_intervals = {Conversation: 100}  # noqa: RUF012 (the library's class attribute)
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None

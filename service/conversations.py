@@ -71,50 +71,19 @@ class ConversationService:
     def get(self, actor: Actor, conversation_id: str) -> ConversationRow:
         if not conversation_id.startswith(f"{ids.CONVERSATION}-"):
             raise not_found(conversation_id)
-        row = self.ctx.conversations.get(
-            actor.organization_id, str(ids.to_uuid(conversation_id))
-        )
+        row = self.ctx.conversations.get(actor.organization_id, str(ids.to_uuid(conversation_id)))
         if row is None:
             raise not_found(conversation_id)
         return row
-
-    def list(
-        self,
-        actor: Actor,
-        *,
-        agent_id: str | None,
-        summary_search: str | None,
-        order_by: str,
-        ascending: bool,
-        after: str | None,
-        limit: int,
-    ) -> list[ConversationRow]:
-        cursor = None
-        if after is not None:
-            found = (
-                self.ctx.conversations.get_any(str(ids.to_uuid(after)))
-                if ids.is_valid(ids.CONVERSATION, after)
-                else None
-            )
-            if found is None or found.organization_id != actor.organization_id:
-                raise InvalidArgument(f"Cursor after={after} is not a conversation")
-            cursor = found
-        return self.ctx.conversations.list(
-            actor.organization_id,
-            agent_id=agent_id,
-            summary_search=summary_search,
-            order_by=order_by,
-            ascending=ascending,
-            after=cursor,
-            limit=limit,
-        )
 
     def in_context_ids(self, rows: list[ConversationRow]) -> dict[str, list[str]]:
         return self.ctx.messages.ids_from(
             [r.id for r in rows], {r.id: r.context_from for r in rows}
         )
 
-    def update(self, actor: Actor, conversation_id: str, changes: dict[str, Any]) -> ConversationRow:
+    def update(
+        self, actor: Actor, conversation_id: str, changes: dict[str, Any]
+    ) -> ConversationRow:
         validate_handle(changes.get("model"))
         self.get(actor, conversation_id)
 
@@ -189,3 +158,34 @@ class ConversationService:
     ) -> list[EventRecord]:
         stream = self.resolve(actor, conversation_id)
         return self.ctx.log.history(stream, after, limit)
+
+    def list(
+        self,
+        actor: Actor,
+        *,
+        agent_id: str | None,
+        summary_search: str | None,
+        order_by: str,
+        ascending: bool,
+        after: str | None,
+        limit: int,
+    ) -> list[ConversationRow]:
+        cursor = None
+        if after is not None:
+            found = (
+                self.ctx.conversations.get_any(str(ids.to_uuid(after)))
+                if ids.is_valid(ids.CONVERSATION, after)
+                else None
+            )
+            if found is None or found.organization_id != actor.organization_id:
+                raise InvalidArgument(f"Cursor after={after} is not a conversation")
+            cursor = found
+        return self.ctx.conversations.list(
+            actor.organization_id,
+            agent_id=agent_id,
+            summary_search=summary_search,
+            order_by=order_by,
+            ascending=ascending,
+            after=cursor,
+            limit=limit,
+        )

@@ -63,7 +63,7 @@ class EventLog:
                     position=position,
                     version=stored.originator_version,
                     type=stored.topic,
-                    timestamp=event.timestamp,
+                    timestamp=event.timestamp,  # every stored event has one
                     payload=payload,
                 )
             )
