@@ -73,8 +73,10 @@ class Endpoint:
                 )
         query = None
         if self.query is not None:
+            params = dict(request.query_params)
+            errors += unstorable_strings(params, ("query",))
             try:
-                query = self.query.model_validate(dict(request.query_params))
+                query = self.query.model_validate(params)
             except ValidationError as exc:
                 errors += validation_errors(exc, "query")
         body = None
@@ -106,7 +108,35 @@ class Endpoint:
             ]
         if data is None and not self.body_required:
             return self.body(), []
+        unstorable = unstorable_strings(data, ("body",))
+        if unstorable:
+            return None, unstorable
         try:
             return self.body.model_validate(data), []
         except ValidationError as exc:
             return None, validation_errors(exc, "body")
+
+
+def unstorable_strings(value: Any, loc: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Strings no store keeps faithfully: NUL characters (PostgreSQL text rejects them) and
+    lone surrogates (not encodable as UTF-8). Refused up front, so no write can half-succeed.
+    """
+    if isinstance(value, str):
+        bad = "\x00" in value
+        if not bad:
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                bad = True
+        if bad:
+            message = "String should not contain NUL characters or lone surrogates"
+            return [{"type": "string_unstorable", "loc": loc, "msg": message, "input": value}]
+        return []
+    if isinstance(value, dict):
+        found = []
+        for key, item in value.items():
+            found += unstorable_strings(key, (*loc, key)) + unstorable_strings(item, (*loc, key))
+        return found
+    if isinstance(value, list):
+        return [e for i, item in enumerate(value) for e in unstorable_strings(item, (*loc, i))]
+    return []

@@ -11,6 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Order = Literal["asc", "desc"]
+# Larger pages are refused rather than overflowing the database's LIMIT.
+MAX_LIMIT = 1_000_000
 
 
 class Wire(BaseModel):
@@ -39,7 +41,7 @@ class CreateConversationQuery(Wire):
 
 class ListConversationsQuery(Wire):
     agent_id: str | None = None
-    limit: int = Field(50, ge=0)
+    limit: int = Field(50, ge=0, le=MAX_LIMIT)
     after: str | None = Field(None, description="A conversation id: list the ones after it.")
     summary_search: str | None = Field(
         None, description="Only conversations whose summary contains this text literally."
@@ -51,7 +53,7 @@ class ListConversationsQuery(Wire):
 class ListMessagesQuery(Wire):
     before: str | None = Field(None, description="A message id: items before it in this order.")
     after: str | None = Field(None, description="A message id: items after it in this order.")
-    limit: int | None = Field(100, ge=0)
+    limit: int | None = Field(100, ge=0, le=MAX_LIMIT)
     order: Order = "desc"
     order_by: Literal["created_at"] = "created_at"
     group_id: str | None = None
@@ -59,14 +61,14 @@ class ListMessagesQuery(Wire):
 
 
 class ListEventsQuery(Wire):
-    after: int = Field(0, ge=0, description="A stream version: events after it.")
+    after: int = Field(0, ge=0, le=2**62, description="A stream version: events after it.")
     limit: int = Field(100, ge=1, le=1000)
 
 
 class CreateBlock(Wire):
     label: str = Field(min_length=1)
     value: str
-    limit: int = Field(100_000, ge=1)
+    limit: int = Field(100_000, ge=1, le=2**31 - 1)
     description: str | None = None
     read_only: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -83,14 +85,14 @@ class CreateAgent(Wire):
     tags: list[str] | None = None
     metadata: dict[str, Any] | None = None
     timezone: str | None = "UTC"
-    context_window_limit: int | None = Field(None, ge=1)
+    context_window_limit: int | None = Field(None, ge=1, le=2**31 - 1)
     model_settings: dict[str, Any] | None = None
     include_base_tools: bool = True
 
 
 class UpdateBlock(Wire):
     value: str | None = None
-    limit: int | None = Field(None, ge=1)
+    limit: int | None = Field(None, ge=1, le=2**31 - 1)
     description: str | None = None
     read_only: bool | None = None
     metadata: dict[str, Any] | None = None
@@ -98,7 +100,7 @@ class UpdateBlock(Wire):
 
 class ListAgentsQuery(Wire):
     name: str | None = None
-    limit: int = Field(50, ge=0)
+    limit: int = Field(50, ge=0, le=MAX_LIMIT)
     after: str | None = None
     before: str | None = None
     order: Order = "desc"

@@ -53,18 +53,17 @@ class EventLog:
         records = []
         for position, stored in self._history.select(originator_id, after_version, limit):
             event = self.app.mapper.to_domain_event(stored)
-            payload = {
-                k: v
-                for k, v in event.__dict__.items()
-                if k not in ("originator_id", "originator_version", "timestamp")
-            }
+            fields = dict(event.__dict__)
+            for key in ("originator_id", "originator_version"):
+                fields.pop(key)
+            timestamp: datetime = fields.pop("timestamp")
             records.append(
                 EventRecord(
                     position=position,
                     version=stored.originator_version,
                     type=stored.topic,
-                    timestamp=event.timestamp,  # every stored event has one
-                    payload=payload,
+                    timestamp=timestamp,
+                    payload=fields,
                 )
             )
         return records
