@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import agents, conversations, openapi, schemas
+from api import agents, conversations, openapi, schemas, turns
 from api.endpoint import Call, Endpoint
 from api.errors import RequestInvalid, on_domain_error, on_request_invalid, on_unexpected
 from domain.errors import DomainError
@@ -31,6 +31,7 @@ async def health(call: Call) -> Response:
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "/v1/health/", "check_health", "Health", health, schemas.Health, tag="health"),
     *conversations.ENDPOINTS,
+    *turns.ENDPOINTS,
     *agents.ENDPOINTS,
 ]
 

@@ -73,7 +73,7 @@ class Endpoint:
                 )
         query = None
         if self.query is not None:
-            params = dict(request.query_params)
+            params = _query_dict(request, self.query)
             errors += unstorable_strings(params, ("query",))
             try:
                 query = self.query.model_validate(params)
@@ -140,3 +140,14 @@ def unstorable_strings(value: Any, loc: tuple[Any, ...]) -> list[dict[str, Any]]
     if isinstance(value, list):
         return [e for i, item in enumerate(value) for e in unstorable_strings(item, (*loc, i))]
     return []
+
+
+def _query_dict(request: Request, model: type[BaseModel]) -> dict[str, Any]:
+    """Query parameters; repeated ones (``a=1&a=2``, the SDK's style) for list fields."""
+    params: dict[str, Any] = {}
+    for key in request.query_params:
+        values = request.query_params.getlist(key)
+        field = model.model_fields.get(key)
+        is_list = field is not None and "list[" in str(field.annotation)
+        params[key] = values if is_list else values[-1]
+    return params

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.errors import Conflict, DomainError, InvalidArgument, NotFound
+from domain.errors import Conflict, DomainError, Expired, InvalidArgument, NotFound, Unavailable
 
 log = logging.getLogger("convlog.api")
 
@@ -46,6 +46,10 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, Conflict):
         # decisions §2: a busy conversation stays busy; the SDK must not silently retry.
         return detail(409, f"CONFLICT: {exc}", {"x-should-retry": "false"})
+    if isinstance(exc, Expired):
+        return detail(410, f"EXPIRED: {exc}")
+    if isinstance(exc, Unavailable):
+        return detail(503, f"INTERNAL_SERVER_ERROR: {exc}")
     assert isinstance(exc, DomainError)
     return detail(400, str(exc))
 

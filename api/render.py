@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.schemas import AgentStateOut, BlockOut, ConversationOut, EventOut, MemoryOut
+from api.schemas import AgentStateOut, BlockOut, ConversationOut, EventOut, MemoryOut, RunOut
 from projections.agents import AgentRow
 from projections.conversations import ConversationRow
+from projections.runs import RunRow
 from projections.timefmt import from_micros
 from service.event_log import EventRecord
 
@@ -97,4 +98,23 @@ def event(record: EventRecord) -> dict[str, Any]:
         type=record.type,
         timestamp=record.timestamp,
         payload=record.payload,
+    ).model_dump(mode="json")
+
+
+def run(row: RunRow) -> dict[str, Any]:
+    state = row.state
+    timings = state.get("timings") or {}
+    return RunOut(
+        id=row.id,
+        status=row.status,
+        created_at=from_micros(row.created_at),
+        completed_at=None if row.completed_at is None else from_micros(row.completed_at),
+        agent_id=row.agent_id,
+        conversation_id=row.conversation_id,
+        background=row.background,
+        metadata=state["metadata"],
+        request_config=state["request_config"],
+        stop_reason=row.stop_reason,
+        ttft_ns=timings.get("ttft_ns"),
+        total_duration_ns=timings.get("total_duration_ns"),
     ).model_dump(mode="json")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Order = Literal["asc", "desc"]
 # Larger pages are refused rather than overflowing the database's LIMIT.
@@ -203,3 +203,98 @@ class EventOut(Wire):
     type: str
     timestamp: datetime
     payload: dict[str, Any]
+
+
+# -- turns ----------------------------------------------------------------------------------
+
+MessageType = Literal[
+    "system_message",
+    "user_message",
+    "assistant_message",
+    "reasoning_message",
+    "hidden_reasoning_message",
+    "tool_call_message",
+    "tool_return_message",
+    "approval_request_message",
+    "approval_response_message",
+]
+
+
+class MessageCreate(Wire):
+    type: Literal["message"] | None = "message"
+    role: Literal["user", "system", "assistant"]
+    content: str | list[dict[str, Any]]
+    name: str | None = None
+    otid: str | None = None
+    sender_id: str | None = None
+    group_id: str | None = None
+
+
+class SendMessage(Wire):
+    messages: list[dict[str, Any]] | None = None
+    input: str | list[dict[str, Any]] | None = None
+    max_steps: int = Field(50, ge=1, le=10_000)
+    use_assistant_message: bool = True
+    assistant_message_tool_name: str = "send_message"
+    assistant_message_tool_kwarg: str = "message"
+    include_return_message_types: list[MessageType] | None = None
+    enable_thinking: str = "true"
+    override_model: str | None = None
+    include_compaction_messages: bool = False
+    streaming: bool = True
+    stream_tokens: bool = False
+    include_pings: bool = True
+    background: bool = False
+
+    @model_validator(mode="after")
+    def _one_input(self) -> SendMessage:
+        if (self.messages is None) == (self.input is None):
+            raise ValueError("Exactly one of 'messages' or 'input' must be provided")
+        return self
+
+
+class ResumeStream(Wire):
+    starting_after: int = Field(0, ge=0)
+    include_pings: bool | None = True
+    poll_interval: float | None = Field(0.1, gt=0, le=60)
+    batch_size: int | None = Field(100, ge=1, le=10_000)
+
+
+class ListRunsQuery(Wire):
+    agent_id: str | None = None
+    conversation_id: str | None = None
+    statuses: list[Literal["created", "running", "completed", "failed", "cancelled"]] | None = None
+    active: bool | None = None
+    background: bool | None = None
+    limit: int = Field(100, ge=0, le=MAX_LIMIT)
+    after: str | None = None
+    before: str | None = None
+    order: Order = "desc"
+
+
+class RunOut(Wire):
+    id: str
+    status: str
+    created_at: datetime
+    completed_at: datetime | None
+    agent_id: str
+    conversation_id: str | None
+    base_template_id: str | None = None
+    background: bool
+    metadata: dict[str, Any]
+    request_config: dict[str, Any]
+    stop_reason: str | None
+    callback_url: str | None = None
+    callback_sent_at: datetime | None = None
+    callback_status_code: int | None = None
+    callback_error: str | None = None
+    ttft_ns: int | None = None
+    total_duration_ns: int | None = None
+
+
+class LettaResponse(Wire):
+    messages: list[dict[str, Any]]
+    stop_reason: dict[str, Any]
+    usage: dict[str, Any]
+    logprobs: Any = None
+    turns: Any = None

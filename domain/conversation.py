@@ -7,15 +7,21 @@ A message's position in the conversation is the version of its MessageAppended e
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
-from domain.errors import NotFound
+from domain.errors import Conflict, NotFound
 
 UPDATABLE_FIELDS = ("summary", "model", "model_settings")
+
+BUSY = (
+    "Cannot send a new message: Another request is currently being processed for this "
+    "conversation. Please wait for the current request to complete."
+)
 
 
 class Conversation(Aggregate):
@@ -26,6 +32,9 @@ class Conversation(Aggregate):
     Updated: ClassVar[type[Aggregate.Event]]
     SystemMessageRecompiled: ClassVar[type[Aggregate.Event]]
     Deleted: ClassVar[type[Aggregate.Event]]
+    RunClaimed: ClassVar[type[Aggregate.Event]]
+    RunLeaseRenewed: ClassVar[type[Aggregate.Event]]
+    RunReleased: ClassVar[type[Aggregate.Event]]
 
     @staticmethod
     def create_id(agent_id: str, is_default: bool) -> UUID:
@@ -57,6 +66,9 @@ class Conversation(Aggregate):
         self.deleted = False
         self.message_count = 0
         self.system_message_id: str | None = None
+        # One active run at a time (decisions §3): the claim, and when it lapses if never renewed.
+        self.active_run_id: str | None = None
+        self.lease_until: datetime | None = None
 
     def append_message(
         self,
@@ -118,6 +130,43 @@ class Conversation(Aggregate):
     @event("SystemMessageRecompiled", topic="convlog.Conversation.SystemMessageRecompiled")
     def _recompile_system_message(self, message_id: str, content: str) -> None:
         pass
+
+    def claim_run(self, run_id: str, now: datetime, lease_until: datetime) -> str | None:
+        """Make ``run_id`` the active run. Returns a lapsed run's id that the caller must
+        record as failed in the same save; raises Conflict while another run holds the claim.
+        """
+        self._check_alive()
+        lapsed = None
+        if self.active_run_id is not None:
+            if self.lease_until is not None and self.lease_until > now:
+                raise Conflict(BUSY)
+            lapsed = self.active_run_id
+        self._claim_run(run_id=run_id, lease_until=lease_until, lapsed_run_id=lapsed)
+        return lapsed
+
+    @event("RunClaimed", topic="convlog.Conversation.RunClaimed")
+    def _claim_run(self, run_id: str, lease_until: datetime, lapsed_run_id: str | None) -> None:
+        self.active_run_id = run_id
+        self.lease_until = lease_until
+
+    def renew_lease(self, run_id: str, lease_until: datetime) -> None:
+        if self.active_run_id != run_id:
+            raise Conflict(f"Run {run_id} no longer holds this conversation")
+        self._renew_lease(run_id=run_id, lease_until=lease_until)
+
+    @event("RunLeaseRenewed", topic="convlog.Conversation.RunLeaseRenewed")
+    def _renew_lease(self, run_id: str, lease_until: datetime) -> None:
+        self.lease_until = lease_until
+
+    def release_run(self, run_id: str, status: str) -> None:
+        """Free the conversation; a no-op when ``run_id`` no longer holds it."""
+        if self.active_run_id == run_id:
+            self._release_run(run_id=run_id, status=status)
+
+    @event("RunReleased", topic="convlog.Conversation.RunReleased")
+    def _release_run(self, run_id: str, status: str) -> None:
+        self.active_run_id = None
+        self.lease_until = None
 
     def delete(self) -> None:
         self._check_alive()

@@ -15,3 +15,11 @@ class InvalidArgument(DomainError):
 
 class Conflict(DomainError):
     """The command conflicts with the current state (HTTP 409)."""
+
+
+class Expired(DomainError):
+    """The resource is too old to serve (HTTP 410)."""
+
+
+class Unavailable(DomainError):
+    """The request needs a service that is not configured (HTTP 503)."""

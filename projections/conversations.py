@@ -70,7 +70,8 @@ class ConversationIndex(Projection):
             " created_by_id TEXT, last_updated_by_id TEXT,"
             " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
             " last_message_at BIGINT, last_run_completion BIGINT,"
-            " message_count INTEGER NOT NULL DEFAULT 0, context_from INTEGER NOT NULL DEFAULT 0)",
+            " message_count INTEGER NOT NULL DEFAULT 0, context_from INTEGER NOT NULL DEFAULT 0,"
+            " active_run_id TEXT, lease_until BIGINT)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_agent}"
             " ON {conversations} (organization_id, agent_id, created_at)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_created}"
@@ -84,6 +85,9 @@ class ConversationIndex(Projection):
             Conversation.MessageAppended: self._appended,
             Conversation.Updated: self._updated,
             Conversation.Deleted: self._deleted,
+            Conversation.RunClaimed: self._run_claimed,
+            Conversation.RunLeaseRenewed: self._run_claimed,
+            Conversation.RunReleased: self._run_released,
         }
 
     def _created(self, e: Any, w: Writer) -> None:
@@ -143,6 +147,19 @@ class ConversationIndex(Projection):
             (to_micros(e.timestamp), str(e.originator_id)),
         )
 
+    def _run_claimed(self, e: Any, w: Writer) -> None:
+        w.execute(
+            "UPDATE {conversations} SET active_run_id = %s, lease_until = %s WHERE id = %s",
+            (e.run_id, to_micros(e.lease_until), str(e.originator_id)),
+        )
+
+    def _run_released(self, e: Any, w: Writer) -> None:
+        w.execute(
+            "UPDATE {conversations} SET active_run_id = NULL, lease_until = NULL,"
+            " last_run_completion = %s WHERE id = %s",
+            (to_micros(e.timestamp), str(e.originator_id)),
+        )
+
 
 class ConversationQueries:
     def __init__(self, store: ViewStore) -> None:
@@ -170,6 +187,15 @@ class ConversationQueries:
             "SELECT id FROM conversations WHERE agent_id = %s AND deleted = 0", (agent_id,)
         )
         return [row[0] for row in rows]
+
+    def lapsed_claims(self, now_micros: int) -> list[tuple[str, str]]:
+        """(conversation uuid, run id) of claims whose lease ran out: their process died."""
+        rows = self.store.query(
+            "SELECT id, active_run_id FROM conversations"
+            " WHERE active_run_id IS NOT NULL AND lease_until < %s",
+            (now_micros,),
+        )
+        return [(row[0], row[1]) for row in rows]
 
     def message_count_of_agent(self, agent_id: str) -> int:
         rows = self.store.query(

@@ -166,3 +166,13 @@ class MessageQueries:
             if position >= context_from[cid]:
                 found[cid].append(message_id)
         return found
+
+
+def context_rows(store: ViewStore, conversation_id: str, start: int) -> list[tuple[str, Any]]:
+    """(role, content) of the messages from ``start`` on, in order: what the model sees."""
+    rows = store.query(
+        "SELECT role, item FROM messages WHERE conversation_id = %s AND position >= %s"
+        " ORDER BY position",
+        (conversation_id, start),
+    )
+    return [(role, json.loads(item).get("content")) for role, item in rows]

@@ -40,6 +40,8 @@ class Projection(ABC):
 
     name: ClassVar[str]
     tables: ClassVar[dict[str, list[str]]]
+    # Bump when tables or handlers change: the projector then rebuilds it from the log.
+    version: ClassVar[int] = 1
 
     @abstractmethod
     def handlers(self) -> Mapping[type[Any], Handler]:

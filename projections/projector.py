@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 REGISTRY_DDL = [
     "CREATE TABLE IF NOT EXISTS projection_generations "
-    "(name TEXT PRIMARY KEY, active INTEGER NOT NULL)",
+    "(name TEXT PRIMARY KEY, active INTEGER NOT NULL, version INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS projection_tracking "
     "(name TEXT NOT NULL, generation INTEGER NOT NULL, position BIGINT NOT NULL, "
     "PRIMARY KEY (name, generation))",
@@ -75,14 +75,27 @@ class Projector:
     # -- setup -------------------------------------------------------------------------------
 
     def setup(self) -> None:
-        """Create the registry and generation 1 of every projection that has none yet."""
+        """Create the registry and generation 1 of every projection that has none yet; rebuild
+        any projection whose code changed shape (its ``version`` differs from the stored one).
+        """
+        outdated = []
         with self.store.write() as cur:
             for ddl in REGISTRY_DDL:
                 cur.execute(ddl)
             for projection in self.projections.values():
-                if self._active(cur, projection.name) is None:
+                cur.execute(
+                    self._sql("SELECT version FROM projection_generations WHERE name = %s"),
+                    (projection.name,),
+                )
+                row = cur.fetchone()
+                if row is None:
                     self._create_generation(cur, projection, 1)
                     self._switch(cur, projection, 1)
+                elif int(row[0]) != projection.version:
+                    outdated.append(projection.name)
+        for name in outdated:
+            log.info("projection %s changed shape: rebuilding it from the log", name)
+            self.rebuild(name)
 
     # -- live catch-up -----------------------------------------------------------------------
 
@@ -245,8 +258,10 @@ class Projector:
             self._sql("DELETE FROM projection_generations WHERE name = %s"), (projection.name,)
         )
         cur.execute(
-            self._sql("INSERT INTO projection_generations (name, active) VALUES (%s, %s)"),
-            (projection.name, generation),
+            self._sql(
+                "INSERT INTO projection_generations (name, active, version) VALUES (%s, %s, %s)"
+            ),
+            (projection.name, generation, projection.version),
         )
 
     def _drop_generation(self, cur: Cursor, projection: Projection, generation: int) -> None:

@@ -1,0 +1,105 @@
+"""The Run aggregate: one turn of a conversation, from start to a terminal status.
+
+A run keeps what Letta's Run JSON shows, and, for auditors, what a failed attempt was given:
+the input that did not enter the conversation's context and the error that stopped it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import Conflict
+
+ACTIVE = "running"
+TERMINAL = ("completed", "failed", "cancelled")
+
+# Letta's stop reasons and the run status each one implies (spec §2.5).
+STATUS_OF_STOP_REASON = {
+    "end_turn": "completed",
+    "max_steps": "completed",
+    "tool_rule": "completed",
+    "requires_approval": "completed",
+    "cancelled": "cancelled",
+}
+
+
+def status_of(stop_reason: str) -> str:
+    return STATUS_OF_STOP_REASON.get(stop_reason, "failed")
+
+
+class Run(Aggregate):
+    TOPIC = "convlog.Run"
+
+    # Event classes, defined by the @event decorators below; declared for readers and mypy.
+    Completed: ClassVar[type[Aggregate.Event]]
+    Failed: ClassVar[type[Aggregate.Event]]
+    Cancelled: ClassVar[type[Aggregate.Event]]
+
+    # The creation event is RunStarted in the log (the library names the class Created).
+    @event("Created", topic="convlog.Run.Started")
+    def __init__(
+        self,
+        organization_id: str,
+        agent_id: str,
+        conversation_id: str | None,
+        stream_id: str,
+        run_type: str,
+        background: bool,
+        request_config: dict[str, Any],
+        input_messages: list[dict[str, Any]],
+        model: str,
+    ) -> None:
+        self.organization_id = organization_id
+        self.agent_id = agent_id
+        # The Letta conversation id (None in agent-direct mode) and the stream the run writes to.
+        self.conversation_id = conversation_id
+        self.stream_id = stream_id
+        self.run_type = run_type
+        self.background = background
+        self.request_config = request_config
+        self.model = model
+        self.status = ACTIVE
+        self.stop_reason: str | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == ACTIVE
+
+    def complete(self, stop_reason: str, usage: dict[str, Any], timings: dict[str, int]) -> None:
+        self._check_active()
+        self._complete(stop_reason=stop_reason, usage=usage, timings=timings)
+
+    @event("Completed", topic="convlog.Run.Completed")
+    def _complete(self, stop_reason: str, usage: dict[str, Any], timings: dict[str, int]) -> None:
+        self.status = status_of(stop_reason)
+        self.stop_reason = stop_reason
+
+    def fail(self, stop_reason: str, error: dict[str, Any], usage: dict[str, Any]) -> None:
+        """Record a failed attempt; its input stays on the run (see Started), not in context."""
+        self._check_active()
+        self._fail(stop_reason=stop_reason, error=error, usage=usage)
+
+    @event("Failed", topic="convlog.Run.Failed")
+    def _fail(self, stop_reason: str, error: dict[str, Any], usage: dict[str, Any]) -> None:
+        self.status = "failed"
+        self.stop_reason = stop_reason
+
+    def cancel(self, reason: str) -> None:
+        self._check_active()
+        self._cancel(reason=reason)
+
+    @event("Cancelled", topic="convlog.Run.Cancelled")
+    def _cancel(self, reason: str) -> None:
+        self.status = "cancelled"
+        self.stop_reason = "cancelled"
+
+    def _check_active(self) -> None:
+        if not self.is_active:
+            raise Conflict(f"Run {self.id} is already {self.status}")
+
+
+def lease_expired(lease_until: datetime | None, now: datetime) -> bool:
+    return lease_until is None or lease_until <= now

@@ -1,0 +1,177 @@
+"""Runs: every run with its status, for ``/v1/runs``, cancel and stream resumption."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from domain import ids
+from domain.run import Run, status_of
+from projections.projection import Handler, Projection, Writer
+from projections.store import ViewStore
+from projections.timefmt import to_micros
+
+COLUMNS = (
+    "id, organization_id, agent_id, conversation_id, stream_id, status, background,"
+    " created_at, completed_at, stop_reason, state"
+)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: str  # run-<uuid>
+    organization_id: str
+    agent_id: str
+    conversation_id: str | None
+    stream_id: str
+    status: str
+    background: bool
+    created_at: int
+    completed_at: int | None
+    stop_reason: str | None
+    state: dict[str, Any]  # request_config, metadata, usage, timings
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> RunRow:
+        values = list(row)
+        values[6] = bool(values[6])
+        values[10] = json.loads(values[10])
+        return cls(*values)
+
+
+class RunIndex(Projection):
+    name = "runs"
+    tables: ClassVar[dict[str, list[str]]] = {
+        "runs": [
+            "CREATE TABLE IF NOT EXISTS {runs} ("
+            " id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, agent_id TEXT NOT NULL,"
+            " conversation_id TEXT, stream_id TEXT NOT NULL, status TEXT NOT NULL,"
+            " background INTEGER NOT NULL, created_at BIGINT NOT NULL, completed_at BIGINT,"
+            " stop_reason TEXT, state TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS {runs_by_stream} ON {runs} (stream_id, status, created_at)",
+            "CREATE INDEX IF NOT EXISTS {runs_by_agent} ON {runs} (agent_id, status, created_at)",
+            "CREATE INDEX IF NOT EXISTS {runs_by_org} ON {runs} (organization_id, created_at)",
+        ]
+    }
+
+    def handlers(self) -> Mapping[type[Any], Handler]:
+        return {
+            Run.Created: self._started,
+            Run.Completed: self._completed,
+            Run.Failed: self._failed,
+            Run.Cancelled: self._cancelled,
+        }
+
+    def _started(self, e: Any, w: Writer) -> None:
+        state = {
+            "request_config": e.request_config,
+            "metadata": {"run_type": e.run_type},
+            "model": e.model,
+        }
+        w.execute(
+            "INSERT INTO {runs} (id, organization_id, agent_id, conversation_id, stream_id,"
+            " status, background, created_at, state)"
+            " VALUES (%s, %s, %s, %s, %s, 'running', %s, %s, %s)",
+            (
+                ids.format_id(ids.RUN, e.originator_id),
+                e.organization_id,
+                e.agent_id,
+                e.conversation_id,
+                e.stream_id,
+                int(e.background),
+                to_micros(e.timestamp),
+                json.dumps(state),
+            ),
+        )
+
+    def _finish(self, e: Any, w: Writer, status: str, stop_reason: str, **extra: Any) -> None:
+        run_id = ids.format_id(ids.RUN, e.originator_id)
+        state = json.loads(w.fetchone("SELECT state FROM {runs} WHERE id = %s", (run_id,))[0])
+        for key, value in extra.items():
+            if key == "error":
+                state["metadata"]["error"] = value
+            else:
+                state[key] = value
+        w.execute(
+            "UPDATE {runs} SET status = %s, stop_reason = %s, completed_at = %s, state = %s"
+            " WHERE id = %s",
+            (status, stop_reason, to_micros(e.timestamp), json.dumps(state), run_id),
+        )
+
+    def _completed(self, e: Any, w: Writer) -> None:
+        self._finish(
+            e, w, status_of(e.stop_reason), e.stop_reason, usage=e.usage, timings=e.timings
+        )
+
+    def _failed(self, e: Any, w: Writer) -> None:
+        self._finish(e, w, "failed", e.stop_reason, usage=e.usage, error=e.error)
+
+    def _cancelled(self, e: Any, w: Writer) -> None:
+        self._finish(e, w, "cancelled", "cancelled")
+
+
+class RunQueries:
+    def __init__(self, store: ViewStore) -> None:
+        self.store = store
+
+    def get(self, organization_id: str, run_id: str) -> RunRow | None:
+        rows = self.store.query(
+            f"SELECT {COLUMNS} FROM runs WHERE id = %s AND organization_id = %s",
+            (run_id, organization_id),
+        )
+        return RunRow.from_row(rows[0]) if rows else None
+
+    def get_any(self, run_id: str) -> RunRow | None:
+        rows = self.store.query(f"SELECT {COLUMNS} FROM runs WHERE id = %s", (run_id,))
+        return RunRow.from_row(rows[0]) if rows else None
+
+    def active(self, *, stream_id: str | None = None, agent_id: str | None = None) -> list[RunRow]:
+        """Running runs of a stream (or of all an agent's conversations), newest first."""
+        column, value = (
+            ("stream_id", stream_id) if stream_id is not None else ("agent_id", agent_id)
+        )
+        rows = self.store.query(
+            f"SELECT {COLUMNS} FROM runs WHERE {column} = %s AND status = 'running'"
+            " ORDER BY created_at DESC LIMIT 100",
+            (value,),
+        )
+        return [RunRow.from_row(row) for row in rows]
+
+    def page(
+        self,
+        organization_id: str,
+        *,
+        agent_id: str | None,
+        conversation_id: str | None,
+        statuses: list[str] | None,
+        background: bool | None,
+        ascending: bool,
+        after: RunRow | None,
+        before: RunRow | None,
+        limit: int,
+    ) -> list[RunRow]:
+        clauses = ["organization_id = %s"]
+        params: list[Any] = [organization_id]
+        for column, value in (("agent_id", agent_id), ("conversation_id", conversation_id)):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        if statuses:
+            clauses.append(f"status IN ({', '.join(['%s'] * len(statuses))})")
+            params += statuses
+        if background is not None:
+            clauses.append("background = %s")
+            params.append(int(background))
+        for cursor, later in ((after, ascending), (before, not ascending)):
+            if cursor is not None:
+                clauses.append(f"(created_at, id) {'>' if later else '<'} (%s, %s)")
+                params += [cursor.created_at, cursor.id]
+        direction = "ASC" if ascending else "DESC"
+        params.append(limit)
+        sql = (
+            f"SELECT {COLUMNS} FROM runs WHERE {' AND '.join(clauses)}"
+            f" ORDER BY created_at {direction}, id {direction} LIMIT %s"
+        )
+        return [RunRow.from_row(row) for row in self.store.query(sql, params)]

@@ -1,0 +1,38 @@
+"""Server-Sent Event frames of Letta's stream (spec §3.3): ``data: <json>`` and the end marker."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+DONE = "data: [DONE]\n\n"
+
+
+def data(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, separators=(',', ':'), ensure_ascii=False)}\n\n"
+
+
+def error(payload: dict[str, Any]) -> str:
+    return f"event: error\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
+
+
+def stop_reason(reason: str) -> dict[str, Any]:
+    return {"message_type": "stop_reason", "stop_reason": reason}
+
+
+def usage_statistics(
+    prompt_tokens: int = 0, completion_tokens: int = 0, step_count: int = 0
+) -> dict[str, Any]:
+    total = prompt_tokens + completion_tokens
+    return {
+        "message_type": "usage_statistics",
+        "completion_tokens": completion_tokens,
+        "prompt_tokens": prompt_tokens,
+        "total_tokens": total,
+        "step_count": step_count,
+        "run_ids": None,
+        "cached_input_tokens": None,
+        "cache_write_tokens": None,
+        "reasoning_tokens": None,
+        "context_tokens": total or None,
+    }

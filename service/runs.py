@@ -1,0 +1,185 @@
+"""Run use cases: read runs, cancel the active ones, resume a background run's stream."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from anyio import to_thread
+
+from domain import ids
+from domain.conversation import Conversation
+from domain.errors import Conflict, Expired, InvalidArgument, NotFound, Unavailable
+from domain.run import Run
+from projections.runs import RunQueries, RunRow
+from projections.timefmt import to_micros
+from service.context import Actor, Context
+from service.conversations import ConversationService
+from service.ports import ChunkLog, Lock, Signals
+from service.turns import with_pings
+
+log = logging.getLogger("convlog.runs")
+
+RESUME_WINDOW_SECONDS = 3 * 3600
+
+
+class RunService:
+    def __init__(
+        self,
+        ctx: Context,
+        conversations: ConversationService,
+        lock: Lock,
+        signals: Signals,
+        chunks: ChunkLog,
+    ) -> None:
+        self.ctx = ctx
+        self.conversations = conversations
+        self.lock = lock
+        self.signals = signals
+        self.chunks = chunks
+        self.queries = RunQueries(ctx.store)
+
+    def get(self, actor: Actor, run_id: str) -> RunRow:
+        row = self.queries.get(actor.organization_id, run_id)
+        if row is None:
+            raise NotFound(f"Run with id '{run_id}' not found")
+        return row
+
+    def active_runs(self, actor: Actor, path_id: str, *, check_exists: bool) -> list[RunRow]:
+        """Running runs behind a path id: a conversation's, or all of an agent's."""
+        if path_id.startswith(f"{ids.AGENT}-"):
+            agent = self.conversations.agents.get(actor, path_id)
+            return self.queries.active(agent_id=agent.id)
+        if check_exists:
+            self.conversations.get(actor, path_id)
+        if not ids.is_valid(ids.CONVERSATION, path_id):
+            return []
+        runs = self.queries.active(stream_id=str(ids.to_uuid(path_id)))
+        return [r for r in runs if r.organization_id == actor.organization_id]
+
+    # -- cancel ------------------------------------------------------------------------------
+
+    async def cancel(self, actor: Actor, path_id: str) -> dict[str, str]:
+        runs = await to_thread.run_sync(lambda: self.active_runs(actor, path_id, check_exists=True))
+        if not runs:
+            raise Conflict(f"No active runs to cancel for conversation {path_id}")
+        outcome: dict[str, str] = {}
+        for row in runs:
+            try:
+                await to_thread.run_sync(self._cancel_one, row)
+                outcome[row.id] = "cancelled"
+            except Exception:
+                log.exception("could not cancel run %s", row.id)
+                outcome[row.id] = "failed"
+                continue
+            await self.signals.cancel(row.id)
+            await self.lock.release(lock_key(row))
+        return outcome
+
+    def _cancel_one(self, row: RunRow) -> None:
+        def command() -> list[Any]:
+            run = self.ctx.app.get(Run, ids.to_uuid(row.id))
+            if run is None or not run.is_active:
+                return []  # already over: cancelling it again is a no-op
+            run.cancel("requested")
+            changed: list[Any] = [run]
+            conversation = self.ctx.app.get(Conversation, UUID(row.stream_id))
+            if conversation is not None and conversation.active_run_id == row.id:
+                conversation.release_run(row.id, "cancelled")
+                changed.append(conversation)
+            return changed
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))
+
+    # -- resume ------------------------------------------------------------------------------
+
+    def find_resumable(self, actor: Actor, path_id: str) -> RunRow:
+        runs = self.active_runs(actor, path_id, check_exists=False)
+        if not runs:
+            raise InvalidArgument("No active runs found for this conversation.")
+        run = runs[0]
+        if not run.background:
+            raise InvalidArgument(
+                "Run was not created in background mode, so it cannot be retrieved."
+            )
+        if run.created_at < to_micros(datetime.now(UTC)) - RESUME_WINDOW_SECONDS * 1_000_000:
+            raise Expired("Run was created more than 3 hours ago, and is now expired.")
+        if not self.chunks.available_here(run.id):
+            raise Unavailable(
+                "This run streams from another server process; resuming it there requires "
+                "Redis (set REDIS_URL on every process)."
+            )
+        return run
+
+    async def resume(
+        self,
+        run: RunRow,
+        *,
+        starting_after: int,
+        poll_interval: float,
+        batch_size: int,
+        ping_seconds: float | None,
+    ) -> AsyncIterator[str]:
+        source = self.chunks.follow(run.id, starting_after, poll_interval, batch_size)
+        async for frame in with_pings(source, run.id, ping_seconds):
+            yield frame
+
+    # -- lapsed claims -----------------------------------------------------------------------
+
+    def reap(self) -> int:
+        """Record as failed the runs whose process died (their claim's lease ran out)."""
+        now = datetime.now(UTC)
+        reaped = 0
+        for stream_id, run_id in self.ctx.conversations.lapsed_claims(to_micros(now)):
+
+            def command(stream_id: str = stream_id, run_id: str = run_id) -> list[Any]:
+                conversation = self.ctx.app.get(Conversation, UUID(stream_id))
+                if (
+                    conversation is None
+                    or conversation.active_run_id != run_id
+                    or (conversation.lease_until is not None and conversation.lease_until > now)
+                ):
+                    return []
+                conversation.release_run(run_id, "failed")
+                changed: list[Any] = [conversation]
+                run = self.ctx.app.get(Run, ids.to_uuid(run_id))
+                if run is not None and run.is_active:
+                    run.fail(
+                        "error",
+                        {
+                            "error_type": "internal_error",
+                            "message": "The run stopped without finishing: its server process "
+                            "went away.",
+                            "detail": "lease expired",
+                        },
+                        {},
+                    )
+                    changed.append(run)
+                return changed
+
+            self.ctx.settle(self.ctx.app.save_retrying(command))
+            reaped += 1
+        return reaped
+
+    def list_runs(self, actor: Actor, **filters: Any) -> list[RunRow]:
+        cursors = {}
+        for key in ("after", "before"):
+            cursor_id = filters.pop(key, None)
+            if cursor_id is not None:
+                row = self.queries.get(actor.organization_id, cursor_id)
+                if row is None:
+                    raise InvalidArgument(f"Cursor {key}={cursor_id} is not a run")
+                cursors[key] = row
+        return self.queries.page(
+            actor.organization_id,
+            after=cursors.get("after"),
+            before=cursors.get("before"),
+            **filters,
+        )
+
+
+def lock_key(row: RunRow) -> str:
+    return f"conversation:lock:{row.conversation_id or row.agent_id}"
