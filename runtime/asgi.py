@@ -22,6 +22,7 @@ def _poll_projections(services: Services, stop: threading.Event) -> None:
     while not stop.wait(interval):
         try:
             services.projector.poll()
+            services.runs.reap()
         except Exception:
             log.exception("projection catch-up failed; retrying in %.1fs", interval)
 
@@ -37,11 +38,17 @@ def create(settings: Settings | None = None) -> Starlette:
             target=_poll_projections, args=(services, stop), name="projections", daemon=True
         )
         poller.start()
-        log.info("convlog ready (%s store)", settings.backend)
+        await services.astart()
+        log.info(
+            "convlog ready (%s store, %s)",
+            settings.backend,
+            "Redis" if settings.redis_url else "single node, no Redis",
+        )
         try:
             yield
         finally:
             stop.set()
+            await services.aclose()
             poller.join(timeout=5)
             services.close()
 

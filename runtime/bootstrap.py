@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.event_history import PopoHistory, PostgresHistory, SQLiteHistory
+from adapters.inprocess import InProcessChunkLog, InProcessLock, InProcessSignals
 from projections.agents import AgentIndex
 from projections.conversations import ConversationIndex
 from projections.messages import MessageList
 from projections.projection import Projection
 from projections.projector import Projector
+from projections.runs import RunIndex
 from projections.sqlite_store import SQLiteViewStore
 from projections.store import ViewStore
 from runtime.settings import Settings
@@ -22,6 +24,10 @@ from service.application import ConvlogApplication
 from service.context import Context
 from service.conversations import ConversationService
 from service.event_log import EventLog, StoredHistory
+from service.model import ChatModel
+from service.ports import ChunkLog, Lock, Signals
+from service.runs import RunService
+from service.turns import TurnService, TurnSettings
 
 log = logging.getLogger("convlog")
 
@@ -31,7 +37,7 @@ STARTUP_LOCK_KEY = 0x636F6E766C6F68
 
 
 def all_projections() -> list[Projection]:
-    return [MessageList(), ConversationIndex(), AgentIndex()]
+    return [MessageList(), ConversationIndex(), AgentIndex(), RunIndex()]
 
 
 @dataclass
@@ -40,10 +46,29 @@ class Services:
     ctx: Context
     agents: AgentService
     conversations: ConversationService
+    turns: TurnService
+    runs: RunService
+    model: ChatModel
+    redis: Any = None
 
     @property
     def projector(self) -> Projector:
         return self.ctx.projector
+
+    async def astart(self) -> None:
+        """What needs the event loop: the Redis cancel listener."""
+        start = getattr(self.turns.signals, "start", None)
+        if start is not None:
+            await start()
+
+    async def aclose(self) -> None:
+        await self.turns.aclose()
+        await self.model.aclose()
+        close = getattr(self.turns.signals, "aclose", None)
+        if close is not None:
+            await close()
+        if self.redis is not None:
+            await self.redis.aclose()
 
     def close(self) -> None:
         self.ctx.app.close()
@@ -118,7 +143,8 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
     return app, store, PostgresHistory(app.recorder)
 
 
-def build(settings: Settings) -> Services:
+def build(settings: Settings, model: ChatModel | None = None) -> Services:
+    """Wire everything; ``model`` replaces the configured models (tests use scripted ones)."""
     app, store, history = _open_stores(settings)
     event_log = EventLog(app, history)
     projector = Projector(
@@ -130,4 +156,34 @@ def build(settings: Settings) -> Services:
         log.info("projections caught up with %d events from the log", caught_up)
     ctx = Context(app, store, projector, event_log)
     agents = AgentService(ctx)
-    return Services(settings, ctx, agents, ConversationService(ctx, agents))
+    conversations = ConversationService(ctx, agents)
+    redis, lock, signals, chunks = _cross_process(settings)
+    model = model or build_model(settings)
+    turns = TurnService(
+        ctx,
+        model,
+        lock,
+        signals,
+        chunks,
+        TurnSettings(
+            lease_seconds=settings.run_lease_seconds, ping_seconds=settings.keepalive_seconds
+        ),
+    )
+    runs = RunService(ctx, conversations, lock, signals, chunks)
+    return Services(settings, ctx, agents, conversations, turns, runs, model, redis)
+
+
+def _cross_process(settings: Settings) -> tuple[Any, Lock, Signals, ChunkLog]:
+    """Redis when configured (several processes), else in-process (one node)."""
+    if settings.redis_url is None:
+        return None, InProcessLock(), InProcessSignals(), InProcessChunkLog()
+    from adapters.redis_ports import RedisChunkLog, RedisLock, RedisSignals, connect
+
+    redis = connect(settings.redis_url)
+    return redis, RedisLock(redis), RedisSignals(redis), RedisChunkLog(redis)
+
+
+def build_model(settings: Settings) -> ChatModel:
+    from adapters.models import ModelRouter
+
+    return ModelRouter(settings.providers, timeout_seconds=settings.model_timeout_seconds)

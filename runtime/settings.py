@@ -29,6 +29,12 @@ class Settings:
     projection_batch_size: int = 500
     # connections in each pool (event store and views) for PostgreSQL
     db_pool_size: int = 10
+    # how long a run's claim on its conversation lasts unless renewed (a dead process frees it)
+    run_lease_seconds: float = 60.0
+    # seconds of silence before a keepalive ping (when the request asks for pings)
+    keepalive_seconds: float = 20.0
+    # timeout of one model request
+    model_timeout_seconds: float = 120.0
 
     @property
     def backend(self) -> str:
@@ -75,6 +81,9 @@ class Settings:
             projection_poll_interval=number("CONVLOG_PROJECTION_POLL_INTERVAL", 0.5),
             projection_batch_size=int(number("CONVLOG_PROJECTION_BATCH_SIZE", 500)),
             db_pool_size=int(number("CONVLOG_DB_POOL_SIZE", 10)),
+            run_lease_seconds=number("CONVLOG_RUN_LEASE_SECONDS", 60.0),
+            keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0),
+            model_timeout_seconds=number("CONVLOG_MODEL_TIMEOUT", 120.0),
         )
         settings.backend  # noqa: B018 (validates DATABASE_URL early, with a clear message)
         return settings
