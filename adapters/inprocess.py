@@ -78,6 +78,9 @@ class InProcessChunkLog:
         for run_id in [r for r, s in self._streams.items() if s.expires < now]:
             del self._streams[run_id]
 
+    async def open(self, run_id: str) -> None:
+        self._stream(run_id)
+
     async def append(self, run_id: str, chunks: list[Chunk]) -> None:
         stream = self._stream(run_id)
         stream.chunks.extend(chunks)

@@ -98,6 +98,9 @@ class RedisChunkLog:
     def key(run_id: str) -> str:
         return f"sse:run:{run_id}"
 
+    async def open(self, run_id: str) -> None:
+        pass  # the stream key appears with the first chunk; readers block until then
+
     async def append(self, run_id: str, chunks: list[Chunk]) -> None:
         key = self.key(run_id)
         async with self._redis.pipeline(transaction=False) as pipe:

@@ -46,6 +46,10 @@ class Chunk:
 class ChunkLog(Protocol):
     """A background run's stream, kept for resumption (``POST …/stream``) for 3 hours."""
 
+    async def open(self, run_id: str) -> None:
+        """Start a run's stream before its first chunk, so readers can attach at once."""
+        ...
+
     async def append(self, run_id: str, chunks: list[Chunk]) -> None: ...
 
     def follow(

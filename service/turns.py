@@ -158,6 +158,8 @@ class TurnService:
         except BaseException:
             await self.lock.release(turn.lock_key, turn.lock_token)
             raise
+        if request.background:
+            await self.chunks.open(turn.run_id)
         task = asyncio.create_task(self._execute(turn), name=f"turn {turn.run_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

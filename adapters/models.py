@@ -1,0 +1,136 @@
+"""Which adapter serves a model handle (``provider/model-name``).
+
+* ``convlog/…`` → the built-in offline model, always;
+* nothing configured at all → the built-in model for every handle (a fresh install just works);
+* a configured provider → its OpenAI-compatible endpoint;
+* any other provider → ``UnknownHandle`` (Letta's 404 ``Handle … not found, must be one of […]``).
+
+Providers come from the environment: ``openai`` from ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``,
+any other NAME from ``PROVIDER_<NAME>_BASE_URL`` / ``PROVIDER_<NAME>_API_KEY`` (the handle's
+provider is NAME in lower case; ``-`` in a handle matches ``_`` in the variable name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+from adapters.builtin_model import BuiltinModel
+from adapters.openai_model import OpenAICompatibleModel
+from service.model import ChatModel, ModelRequest, TextDelta, UnknownModel, Usage
+
+BUILTIN_PROVIDER = "convlog"
+BUILTIN_HANDLE = "convlog/builtin"
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+_PREFIX = "PROVIDER_"
+_BASE_URL = "_BASE_URL"
+_API_KEY = "_API_KEY"
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    base_url: str
+    api_key: str | None = None
+
+    def __repr__(self) -> str:  # never print a key
+        key = "set" if self.api_key else "none"
+        return f"ProviderConfig(base_url={self.base_url!r}, api_key=<{key}>)"
+
+
+class UnknownHandle(UnknownModel):
+    """No configured provider serves this handle; ``known`` lists what would be served."""
+
+
+def normalize_provider(name: str) -> str:
+    return name.strip().lower().replace("-", "_")
+
+
+def providers_from_env(environ: Mapping[str, str]) -> dict[str, ProviderConfig]:
+    """The configured providers; raises ValueError for a key without an endpoint."""
+    base_urls: dict[str, str] = {}
+    api_keys: dict[str, str] = {}
+    for key, value in environ.items():
+        if not value or not key.startswith(_PREFIX):
+            continue
+        name = key[len(_PREFIX) :]
+        if name.endswith(_BASE_URL):
+            target, name = base_urls, name[: -len(_BASE_URL)]
+        elif name.endswith(_API_KEY):
+            target, name = api_keys, name[: -len(_API_KEY)]
+        else:
+            continue
+        if name:
+            target[normalize_provider(name)] = value
+    if environ.get("OPENAI_BASE_URL"):
+        base_urls["openai"] = environ["OPENAI_BASE_URL"]
+    if environ.get("OPENAI_API_KEY"):
+        api_keys["openai"] = environ["OPENAI_API_KEY"]
+    if "openai" in api_keys:
+        base_urls.setdefault("openai", OPENAI_DEFAULT_BASE_URL)
+    missing = sorted(set(api_keys) - set(base_urls))
+    if missing:
+        names = ", ".join(f"{_PREFIX}{name.upper()}{_BASE_URL}" for name in missing)
+        raise ValueError(f"an API key is set for a provider without an endpoint: set {names}")
+    return {
+        name: ProviderConfig(base_url=url, api_key=api_keys.get(name))
+        for name, url in sorted(base_urls.items())
+    }
+
+
+class ModelRouter:
+    """A ChatModel that hands each request to the adapter of its handle's provider."""
+
+    def __init__(
+        self, providers: Mapping[str, ProviderConfig], timeout_seconds: float = 120.0
+    ) -> None:
+        self.providers = {normalize_provider(name): config for name, config in providers.items()}
+        self.timeout_seconds = timeout_seconds
+        self._builtin = BuiltinModel()
+        self._adapters: dict[str, OpenAICompatibleModel] = {}
+
+    def known(self) -> list[str]:
+        """What ``UnknownHandle`` lists: one pattern per configured provider, and the built-in."""
+        return [f"{name}/<model>" for name in sorted(self.providers)] + [BUILTIN_HANDLE]
+
+    def _route(self, handle: str) -> str | None:
+        """The configured provider serving ``handle``, None for the built-in model."""
+        provider, _, model = handle.partition("/")
+        provider = normalize_provider(provider)
+        if provider == BUILTIN_PROVIDER or not self.providers:
+            return None
+        if provider not in self.providers or not model:
+            raise UnknownHandle(handle, self.known())
+        return provider
+
+    def check(self, handle: str) -> None:
+        self._route(handle)
+
+    def adapter_for(self, handle: str) -> ChatModel:
+        """The adapter serving ``handle`` (created on first use); raises UnknownHandle."""
+        provider = self._route(handle)
+        if provider is None:
+            return self._builtin
+        adapter = self._adapters.get(provider)
+        if adapter is None:
+            config = self.providers[provider]
+            adapter = OpenAICompatibleModel(config.base_url, config.api_key, self.timeout_seconds)
+            self._adapters[provider] = adapter
+        return adapter
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Usage]:
+        items = self.adapter_for(request.handle).stream(request)
+        try:
+            async for item in items:
+                yield item
+        finally:  # a consumer that stops early closes the provider's response now, not at GC
+            close = getattr(items, "aclose", None)
+            if close is not None:
+                await close()
+
+    async def aclose(self) -> None:
+        adapters = list(self._adapters.values())
+        self._adapters.clear()
+        for adapter in adapters:
+            await adapter.aclose()
+        await self._builtin.aclose()
