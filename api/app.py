@@ -15,8 +15,15 @@ from starlette.routing import Route
 
 from api import agents, conversations, openapi, schemas, turns
 from api.endpoint import Call, Endpoint
-from api.errors import RequestInvalid, on_domain_error, on_request_invalid, on_unexpected
+from api.errors import (
+    RequestInvalid,
+    on_domain_error,
+    on_request_invalid,
+    on_unexpected,
+    on_unknown_model,
+)
 from domain.errors import DomainError
+from service.model import UnknownModel
 
 try:
     VERSION = package_version("convlog")
@@ -58,6 +65,7 @@ def create_app(
         exception_handlers={
             RequestInvalid: on_request_invalid,
             DomainError: on_domain_error,
+            UnknownModel: on_unknown_model,
             Exception: on_unexpected,
         },
         lifespan=lifespan or no_lifespan,

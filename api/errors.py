@@ -54,6 +54,10 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
     return detail(400, str(exc))
 
 
+async def on_unknown_model(request: Request, exc: Exception) -> Response:
+    return detail(404, f"NOT_FOUND: {exc}")
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return detail(500, "An unknown error occurred")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from adapters.models import ProviderConfig, providers_from_env
 
 
 class SettingsError(ValueError):
@@ -35,6 +37,9 @@ class Settings:
     keepalive_seconds: float = 20.0
     # timeout of one model request
     model_timeout_seconds: float = 120.0
+    # OpenAI-compatible providers by handle prefix: OPENAI_BASE_URL/OPENAI_API_KEY for openai/…,
+    # PROVIDER_<NAME>_BASE_URL/_API_KEY for <name>/…; none → the built-in offline model
+    providers: dict[str, ProviderConfig] = field(default_factory=dict)
 
     @property
     def backend(self) -> str:
@@ -84,6 +89,7 @@ class Settings:
             run_lease_seconds=number("CONVLOG_RUN_LEASE_SECONDS", 60.0),
             keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0),
             model_timeout_seconds=number("CONVLOG_MODEL_TIMEOUT", 120.0),
+            providers=providers_from_env(env),
         )
         settings.backend  # noqa: B018 (validates DATABASE_URL early, with a clear message)
         return settings
