@@ -9,6 +9,7 @@ from importlib.metadata import version as package_version
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -18,6 +19,7 @@ from api.endpoint import Call, Endpoint
 from api.errors import (
     RequestInvalid,
     on_domain_error,
+    on_http_exception,
     on_request_invalid,
     on_unexpected,
     on_unknown_model,
@@ -64,6 +66,7 @@ def create_app(
         routes=routes,
         exception_handlers={
             RequestInvalid: on_request_invalid,
+            HTTPException: on_http_exception,
             DomainError: on_domain_error,
             UnknownModel: on_unknown_model,
             Exception: on_unexpected,

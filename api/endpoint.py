@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from api.errors import RequestInvalid, validation_errors
 from domain import ids
+from domain.errors import InvalidArgument
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class Endpoint:
         return Route(self.path, endpoint, methods=[self.method], name=self.operation_id)
 
     async def parse(self, request: Request) -> Call:
+        user_id = request.headers.get("user_id")
+        if user_id is not None and not ids.is_valid(ids.USER, user_id):
+            raise InvalidArgument(f"Invalid user ID format: {user_id}")
         errors: list[dict[str, Any]] = []
         path = {name: str(value) for name, value in request.path_params.items()}
         for name, prefixes in self.path_ids.items():

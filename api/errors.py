@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -31,6 +32,14 @@ def validation_errors(exc: ValidationError, location: str) -> list[dict[str, Any
 
 def detail(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    """Routing errors (unknown path, wrong method) in Letta's JSON shape."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def on_request_invalid(request: Request, exc: Exception) -> Response:

@@ -16,6 +16,7 @@ class Agent(Aggregate):
 
     # Event classes, defined by the @event decorators below; declared for readers and mypy.
     BlockUpdated: ClassVar[type[Aggregate.Event]]
+    ConversationOpened: ClassVar[type[Aggregate.Event]]
     Deleted: ClassVar[type[Aggregate.Event]]
 
     @event("Created", topic="convlog.Agent.Created")
@@ -43,6 +44,7 @@ class Agent(Aggregate):
         self.created_by_id = created_by_id
         self.last_updated_by_id = created_by_id
         self.deleted = False
+        self.conversation_count = 0
 
     def block(self, label: str) -> dict[str, Any]:
         for block in self.blocks:
@@ -66,6 +68,18 @@ class Agent(Aggregate):
     @event("BlockUpdated", topic="convlog.Agent.BlockUpdated")
     def _update_block(self, label: str, changes: dict[str, Any]) -> None:
         self.blocks = [{**b, **changes} if b["label"] == label else b for b in self.blocks]
+
+    def open_conversation(self, conversation_id: str) -> None:
+        """Recorded with each new conversation, so it cannot race the agent's deletion: one of
+        the two saves fails its version check and is re-run on the fresh state.
+        """
+        if self.deleted:
+            raise NotFound("Agent not found")
+        self._open_conversation(conversation_id=conversation_id)
+
+    @event("ConversationOpened", topic="convlog.Agent.ConversationOpened")
+    def _open_conversation(self, conversation_id: str) -> None:
+        self.conversation_count += 1
 
     def delete(self) -> None:
         if self.deleted:

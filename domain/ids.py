@@ -23,7 +23,9 @@ def pattern(prefix: str) -> str:
     return f"^{prefix}-{_UUID}$"
 
 
-_MATCHERS = {p: re.compile(pattern(p)) for p in (AGENT, CONVERSATION, MESSAGE, BLOCK, RUN)}
+USER = "user"
+
+_MATCHERS = {p: re.compile(pattern(p)) for p in (AGENT, CONVERSATION, MESSAGE, BLOCK, RUN, USER)}
 
 
 def is_valid(prefix: str, value: str) -> bool:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from domain import ids
+from domain.agent import Agent
 from domain.conversation import Conversation
 from projections.projection import Handler, Projection, Writer
 from projections.store import ViewStore
@@ -71,7 +72,7 @@ class ConversationIndex(Projection):
             " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
             " last_message_at BIGINT, last_run_completion BIGINT,"
             " message_count INTEGER NOT NULL DEFAULT 0, context_from INTEGER NOT NULL DEFAULT 0,"
-            " active_run_id TEXT, lease_until BIGINT)",
+            " active_run_id TEXT, lease_until BIGINT, agent_deleted INTEGER NOT NULL DEFAULT 0)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_agent}"
             " ON {conversations} (organization_id, agent_id, created_at)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_created}"
@@ -85,6 +86,7 @@ class ConversationIndex(Projection):
             Conversation.MessageAppended: self._appended,
             Conversation.Updated: self._updated,
             Conversation.Deleted: self._deleted,
+            Agent.Deleted: self._agent_deleted,
             Conversation.RunClaimed: self._run_claimed,
             Conversation.RunLeaseRenewed: self._run_claimed,
             Conversation.RunReleased: self._run_released,
@@ -147,6 +149,13 @@ class ConversationIndex(Projection):
             (to_micros(e.timestamp), str(e.originator_id)),
         )
 
+    def _agent_deleted(self, e: Any, w: Writer) -> None:
+        # Hidden at once; each conversation also records its own Deleted event right after.
+        w.execute(
+            "UPDATE {conversations} SET agent_deleted = 1 WHERE agent_id = %s",
+            (ids.format_id(ids.AGENT, e.originator_id),),
+        )
+
     def _run_claimed(self, e: Any, w: Writer) -> None:
         w.execute(
             "UPDATE {conversations} SET active_run_id = %s, lease_until = %s WHERE id = %s",
@@ -169,7 +178,7 @@ class ConversationQueries:
         """A live, listed conversation (not deleted, not an agent's own context)."""
         rows = self.store.query(
             f"SELECT {COLUMNS} FROM conversations WHERE id = %s AND organization_id = %s"
-            " AND deleted = 0 AND is_default = 0",
+            " AND deleted = 0 AND agent_deleted = 0 AND is_default = 0",
             (conversation_uuid, organization_id),
         )
         return ConversationRow.from_row(rows[0]) if rows else None
@@ -181,10 +190,12 @@ class ConversationQueries:
         )
         return ConversationRow.from_row(rows[0]) if rows else None
 
-    def ids_of_agent(self, agent_id: str) -> list[str]:
-        """Every live conversation of an agent, its own context included."""
+    def ids_of_agent(self, agent_id: str, include_deleted_agent: bool = False) -> list[str]:
+        """Every conversation of an agent not deleted itself, its own context included."""
         rows = self.store.query(
-            "SELECT id FROM conversations WHERE agent_id = %s AND deleted = 0", (agent_id,)
+            "SELECT id FROM conversations WHERE agent_id = %s AND deleted = 0"
+            + ("" if include_deleted_agent else " AND agent_deleted = 0"),
+            (agent_id,),
         )
         return [row[0] for row in rows]
 
@@ -223,7 +234,7 @@ class ConversationQueries:
     ) -> list[ConversationRow]:
         null = _NULL_LAST_ASC if ascending else _NULL_LAST_DESC
         key = f"COALESCE({ORDER_COLUMNS[order_by]}, {null})"
-        clauses = ["organization_id = %s", "deleted = 0", "is_default = 0"]
+        clauses = ["organization_id = %s", "deleted = 0", "agent_deleted = 0", "is_default = 0"]
         params: list[Any] = [organization_id]
         if agent_id is not None:
             clauses.append("agent_id = %s")

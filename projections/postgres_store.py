@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from psycopg import sql
+from psycopg import Cursor as PgCursor
+from psycopg import Pipeline, sql
 from psycopg_pool import ConnectionPool
 
 from projections.store import Cursor, ViewStore
@@ -17,8 +18,40 @@ PROJECTOR_LOCK_KEY = 0x636F6E766C6F67  # "convlog"
 
 
 @lru_cache(maxsize=1024)
-def _compile(template: str, tables: tuple[tuple[str, str], ...]) -> sql.Composed:
-    return sql.SQL(template).format(**{k: sql.Identifier(v) for k, v in tables})
+def _compile(template: str, tables: tuple[tuple[str, str], ...]) -> str:
+    # Rendered once to a string: psycopg caches the parsing of a string query, whereas a
+    # Composed object is rendered again on every execute.
+    return sql.SQL(template).format(**{k: sql.Identifier(v) for k, v in tables}).as_string()
+
+
+class _PipelinedCursor:
+    """A cursor of a transaction in pipeline mode: statements are sent without waiting for
+    each one's answer, so a batch of N inserts costs a few round trips instead of N.
+
+    A fetch syncs the pipeline first. Without that, the cursor could still hold the result of
+    an earlier queued statement (an INSERT) when the SELECT's rows are asked for; after the
+    sync every queued result has arrived and the cursor's result is its last statement's.
+    An error in a queued statement is raised at the next sync, at the latest when the
+    pipeline closes, and the transaction then rolls back as before.
+    """
+
+    def __init__(self, cur: PgCursor[Any], pipeline: Pipeline) -> None:
+        self._cur = cur
+        self._pipeline = pipeline
+
+    def execute(self, query: Any, params: Sequence[Any] = ()) -> Any:
+        return self._cur.execute(query, params)
+
+    def executemany(self, query: Any, params_seq: Sequence[Sequence[Any]]) -> Any:
+        return self._cur.executemany(query, params_seq)
+
+    def fetchone(self) -> Any:
+        self._pipeline.sync()
+        return self._cur.fetchone()
+
+    def fetchall(self) -> list[Any]:
+        self._pipeline.sync()
+        return self._cur.fetchall()
 
 
 class PostgresViewStore(ViewStore):
@@ -37,9 +70,14 @@ class PostgresViewStore(ViewStore):
 
     @contextmanager
     def write(self) -> Iterator[Cursor]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+        with (
+            self._pool.connection() as conn,
+            conn.transaction(),
+            conn.pipeline() as pipeline,
+            conn.cursor() as cur,
+        ):
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTOR_LOCK_KEY,))
-            yield cur
+            yield _PipelinedCursor(cur, pipeline)
 
     @contextmanager
     def read(self) -> Iterator[Cursor]:

@@ -117,20 +117,31 @@ class AgentService:
         return agent
 
     def delete(self, actor: Actor, agent_id: str) -> None:
-        """Delete the agent and, in the same transaction, each of its conversations."""
+        """Delete the agent, then record the deletion in each of its conversations.
 
-        def command() -> list[Any]:
+        The agent's deletion alone is one small save, so conversations being created at the
+        same moment cannot starve it; from then on no conversation can be opened for it (see
+        ``Agent.open_conversation``), and the index hides its conversations at once.
+        """
+
+        def delete_agent() -> list[Any]:
             agent = self.load(actor, agent_id)
             agent.delete()
-            conversations = []
-            for conv_id in self.ctx.conversations.ids_of_agent(agent_id):
-                conversation = self.ctx.app.get(Conversation, UUID(conv_id))
-                if conversation is not None and not conversation.deleted:
-                    conversation.delete()
-                    conversations.append(conversation)
-            return [agent, *conversations]
+            return [agent]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        position = self.ctx.app.save_retrying(delete_agent)
+        self.ctx.projector.catch_up()
+        for conv_id in self.ctx.conversations.ids_of_agent(agent_id, include_deleted_agent=True):
+
+            def delete_conversation(conv_id: str = conv_id) -> list[Any]:
+                conversation = self.ctx.app.get(Conversation, UUID(conv_id))
+                if conversation is None or conversation.deleted:
+                    return []
+                conversation.delete()
+                return [conversation]
+
+            position = max(position, self.ctx.app.save_retrying(delete_conversation))
+        self.ctx.settle(position)
 
     def get_block(self, actor: Actor, agent_id: str, label: str) -> dict[str, Any]:
         for block in self.get(actor, agent_id).state["blocks"]:

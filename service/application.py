@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -14,7 +16,7 @@ from domain.conversation import Conversation
 
 A = TypeVar("A", bound=Aggregate)
 
-SAVE_ATTEMPTS = 5
+SAVE_ATTEMPTS = 30
 
 
 class ConvlogApplication(Application[UUID]):
@@ -42,6 +44,8 @@ class ConvlogApplication(Application[UUID]):
             except IntegrityError:
                 if attempt == SAVE_ATTEMPTS - 1:
                     raise
+                # Back off a little, at random, so clashing writers stop meeting in lockstep.
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             return recordings[-1].notification.id if recordings else 0
         raise AssertionError("unreachable")

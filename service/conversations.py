@@ -8,7 +8,7 @@ from uuid import UUID
 
 from domain import ids
 from domain.conversation import Conversation
-from domain.errors import InvalidArgument, NotFound
+from domain.errors import Conflict, InvalidArgument, NotFound
 from domain.handles import validate_handle
 from domain.memory import compile_system_message
 from projections.conversations import ConversationRow
@@ -38,34 +38,47 @@ class ConversationService:
     ) -> ConversationRow:
         if not ids.is_valid(ids.AGENT, agent_id):
             raise NotFound("Agent not found")
-        agent = self.agents.load(actor, agent_id)
         validate_handle(model)
-        isolated = []
-        for label in isolated_block_labels or []:
-            block = next((b for b in agent.blocks if b["label"] == label), None)
-            if block is None:
-                raise InvalidArgument(f"Block with label '{label}' not found on agent '{agent_id}'")
-            isolated.append({**block, "id": ids.new(ids.BLOCK)})
-        overlay = {b["label"]: b for b in isolated}
-        blocks = [overlay.get(b["label"], b) for b in agent.blocks]
-        conversation = Conversation(
-            organization_id=actor.organization_id,
-            agent_id=agent_id,
-            summary=summary,
-            model=model,
-            model_settings=model_settings,
-            isolated_blocks=isolated,
-            is_default=False,
-            created_by_id=actor.user_id,
-        )
-        previous = self.ctx.conversations.message_count_of_agent(agent_id)
-        conversation.append_message(
-            message_id=ids.new(ids.MESSAGE),
-            role="system",
-            message_type="system_message",
-            content=compile_system_message(agent.system, blocks, datetime.now(UTC), previous),
-        )
-        self.ctx.settle(self.ctx.app.save_new(conversation))
+        labels = isolated_block_labels or []
+        if len(set(labels)) != len(labels):
+            raise Conflict("Each isolated block label may be given once")
+        created: list[Conversation] = []
+
+        def command() -> list[Any]:
+            agent = self.agents.load(actor, agent_id)
+            isolated = []
+            for label in labels:
+                block = next((b for b in agent.blocks if b["label"] == label), None)
+                if block is None:
+                    raise InvalidArgument(
+                        f"Block with label '{label}' not found on agent '{agent_id}'"
+                    )
+                isolated.append({**block, "id": ids.new(ids.BLOCK)})
+            overlay = {b["label"]: b for b in isolated}
+            blocks = [overlay.get(b["label"], b) for b in agent.blocks]
+            conversation = Conversation(
+                organization_id=actor.organization_id,
+                agent_id=agent_id,
+                summary=summary,
+                model=model,
+                model_settings=model_settings,
+                isolated_blocks=isolated,
+                is_default=False,
+                created_by_id=actor.user_id,
+            )
+            previous = self.ctx.conversations.message_count_of_agent(agent_id)
+            conversation.append_message(
+                message_id=ids.new(ids.MESSAGE),
+                role="system",
+                message_type="system_message",
+                content=compile_system_message(agent.system, blocks, datetime.now(UTC), previous),
+            )
+            agent.open_conversation(ids.format_id(ids.CONVERSATION, conversation.id))
+            created[:] = [conversation]
+            return [conversation, agent]
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))
+        conversation = created[0]
         return self.get(actor, ids.format_id(ids.CONVERSATION, conversation.id))
 
     def get(self, actor: Actor, conversation_id: str) -> ConversationRow:
