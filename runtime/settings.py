@@ -89,7 +89,14 @@ class Settings:
             run_lease_seconds=number("CONVLOG_RUN_LEASE_SECONDS", 60.0),
             keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0),
             model_timeout_seconds=number("CONVLOG_MODEL_TIMEOUT", 120.0),
-            providers=providers_from_env(env),
+            providers=_providers(env),
         )
         settings.backend  # noqa: B018 (validates DATABASE_URL early, with a clear message)
         return settings
+
+
+def _providers(env: Mapping[str, str]) -> dict[str, ProviderConfig]:
+    try:
+        return providers_from_env(env)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None

@@ -33,9 +33,12 @@ class TurnMachine(RuleBasedStateMachine):
         self.model = ScriptedModel()
         self.services: Services = build(Settings(database_url="memory://"), model=self.model)
         agent = self.services.agents.create(
-            DEFAULT_ACTOR, AgentSpec(name="m", model="openai/x", memory_blocks=[BlockSpec("h", "v")])
+            DEFAULT_ACTOR,
+            AgentSpec(name="m", model="openai/x", memory_blocks=[BlockSpec("h", "v")]),
         )
-        self.conversation = self.services.conversations.create(DEFAULT_ACTOR, agent.id).conversation_id
+        self.conversation = self.services.conversations.create(
+            DEFAULT_ACTOR, agent.id
+        ).conversation_id
         self.active: Turn | None = None
         self.expected: list[str] = []  # contents of the listed user/assistant messages
         self.pending_text = ""
@@ -69,11 +72,16 @@ class TurnMachine(RuleBasedStateMachine):
         self.loop.call_soon(self.model.release.set)
         frames = self.frames(self.active)
         assert frames[-1] == "data: [DONE]\n\n"
-        stops = [json.loads(f[6:]) for f in frames if '"stop_reason"' in f and f.startswith("data:")]
+        stops = [
+            json.loads(f[6:]) for f in frames if '"stop_reason"' in f and f.startswith("data:")
+        ]
         if fail is None:
             assert stops[-1]["stop_reason"] == "end_turn"
             history_size = 1 + len(self.expected)  # system + earlier messages
-            self.expected += [self.pending_text, f"echo: {self.pending_text} [context={history_size + 1}]"]
+            self.expected += [
+                self.pending_text,
+                f"echo: {self.pending_text} [context={history_size + 1}]",
+            ]
         else:
             assert stops[-1]["stop_reason"] != "end_turn"
             assert any(f.startswith("event: error") for f in frames)
@@ -114,7 +122,10 @@ class TurnMachine(RuleBasedStateMachine):
         full = self.frames(turn)
         assert resumed == full[after:]
         history_size = 1 + len(self.expected)
-        self.expected += [self.pending_text, f"echo: {self.pending_text} [context={history_size + 1}]"]
+        self.expected += [
+            self.pending_text,
+            f"echo: {self.pending_text} [context={history_size + 1}]",
+        ]
         self.active = None
 
     @invariant()
@@ -133,8 +144,13 @@ class TurnMachine(RuleBasedStateMachine):
             self.run(self.services.runs.cancel(DEFAULT_ACTOR, self.conversation))
             self.frames(self.active)
         runs = self.services.runs.list_runs(
-            DEFAULT_ACTOR, agent_id=None, conversation_id=None, statuses=None, background=None,
-            ascending=True, limit=1000,
+            DEFAULT_ACTOR,
+            agent_id=None,
+            conversation_id=None,
+            statuses=None,
+            background=None,
+            ascending=True,
+            limit=1000,
         )
         assert all(r.status in ("completed", "failed", "cancelled") for r in runs)
         self.run(self.services.aclose())
@@ -143,7 +159,9 @@ class TurnMachine(RuleBasedStateMachine):
 
 
 TurnMachine.TestCase.settings = settings(
-    max_examples=25, stateful_step_count=12, deadline=None,
+    max_examples=25,
+    stateful_step_count=12,
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_turns_state_machine = TurnMachine.TestCase

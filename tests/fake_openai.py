@@ -1,0 +1,337 @@
+"""A fake OpenAI-compatible server over real HTTP (uvicorn + starlette in a background thread).
+
+Its answer is a function of the request, ``echo: <last user message> [context=<n messages>]``,
+so a test can prove what context a turn sent. Per test it can wait before the first token and
+between tokens, stream word by word or in one piece, fail the way real providers do (429, 401,
+403, 500, 400 context_length_exceeded, a plain 400, a hang before or during the answer, an empty
+answer), require an API key, and it records every request it received (thread-safe).
+
+Use it as a context manager (``with FakeOpenAI() as fake: fake.base_url``) or through the
+``fake_openai`` fixture (one server per session, reset before each test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+Failure = Literal[
+    "rate_limit",  # HTTP 429
+    "auth",  # HTTP 401
+    "permission",  # HTTP 403
+    "server_error",  # HTTP 500
+    "context_length",  # HTTP 400 code context_length_exceeded
+    "bad_request",  # HTTP 400, some other problem
+    "hang",  # no response at all until ``hang_seconds`` pass (or the test ends)
+    "stall",  # the first token, then silence until ``hang_seconds`` pass (or the test ends)
+    "empty",  # a well-formed answer with no content
+]
+
+ERRORS: dict[str, tuple[int, dict[str, Any]]] = {
+    "rate_limit": (
+        429,
+        {
+            "message": "Rate limit reached for requests on tokens per min (TPM): Limit 1000.",
+            "type": "requests",
+            "param": None,
+            "code": "rate_limit_exceeded",
+        },
+    ),
+    "auth": (
+        401,
+        {
+            "message": "Incorrect API key provided. You can find your API key on the dashboard.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "invalid_api_key",
+        },
+    ),
+    "permission": (
+        403,
+        {
+            "message": "You are not allowed to use this model.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "model_not_allowed",
+        },
+    ),
+    "server_error": (
+        500,
+        {
+            "message": "The server had an error while processing your request. Sorry about that!",
+            "type": "server_error",
+            "param": None,
+            "code": None,
+        },
+    ),
+    "context_length": (
+        400,
+        {
+            "message": "This model's maximum context length is 8192 tokens. However, your "
+            "messages resulted in 9001 tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        },
+    ),
+    "bad_request": (
+        400,
+        {
+            "message": "Invalid value for 'temperature': must be between 0 and 2.",
+            "type": "invalid_request_error",
+            "param": "temperature",
+            "code": "invalid_value",
+        },
+    ),
+}
+
+
+@dataclass
+class Received:
+    """One request as the fake saw it, and when it sent each token of its answer."""
+
+    path: str
+    body: dict[str, Any]
+    authorization: str | None
+    received_at: float
+    token_sent_at: list[float] = field(default_factory=list)
+
+
+def answer_for(body: dict[str, Any]) -> str:
+    messages = body.get("messages") or []
+    users = [m for m in messages if m.get("role") == "user"]
+    last = users[-1].get("content", "") if users else ""
+    return f"echo: {last} [context={len(messages)}]"
+
+
+def words_of(text: str) -> list[str]:
+    parts = text.split(" ")
+    return [part if index == 0 else " " + part for index, part in enumerate(parts)]
+
+
+def count_words(body: dict[str, Any]) -> int:
+    return sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
+
+
+class FakeOpenAI:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._received: list[Received] = []
+        self._generation = 0  # bumped by reset(): hanging handlers give up
+        self._stopping = False
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+        self.reset()
+
+    # per-test behaviour ------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        with self._lock:
+            self._received.clear()
+            self._generation += 1
+        self.first_token_delay = 0.0  # seconds before the first token
+        self.token_delay = 0.0  # seconds between tokens
+        self.word_by_word = True  # else the whole answer in one chunk
+        self.failure: Failure | None = None
+        self.hang_seconds = 5.0
+        self.send_usage = True  # honour stream_options.include_usage
+        self.api_key: str | None = None  # when set, other keys get a 401
+        self.models = ["gpt-fake", "gpt-fake-mini"]
+
+    @property
+    def requests(self) -> list[Received]:
+        with self._lock:
+            return list(self._received)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # lifecycle ---------------------------------------------------------------------------------
+
+    def start(self) -> FakeOpenAI:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app(), log_level="warning", lifespan="off", ws="none", access_log=False
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the fake OpenAI server did not start")
+            time.sleep(0.005)
+        return self
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # the app -----------------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ]
+        )
+
+    def _authorized(self, request: Request) -> bool:
+        return self.api_key is None or request.headers.get("authorization") == (
+            f"Bearer {self.api_key}"
+        )
+
+    async def _models(self, request: Request) -> Response:
+        if not self._authorized(request):
+            return _error(*ERRORS["auth"])
+        data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in self.models]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def _hang(self, generation: int) -> None:
+        deadline = time.monotonic() + self.hang_seconds
+        while time.monotonic() < deadline and generation == self._generation and not self._stopping:
+            await asyncio.sleep(0.01)
+
+    async def _chat(self, request: Request) -> Response:
+        body = await request.json()
+        record = Received(
+            path=request.url.path,
+            body=body,
+            authorization=request.headers.get("authorization"),
+            received_at=time.monotonic(),
+        )
+        with self._lock:
+            self._received.append(record)
+            generation = self._generation
+        if not self._authorized(request):
+            return _error(*ERRORS["auth"])
+        failure = self.failure
+        if failure in ERRORS:
+            return _error(*ERRORS[failure])
+        if failure == "hang":
+            await self._hang(generation)
+            return _error(*ERRORS["server_error"])
+        text = "" if failure == "empty" else answer_for(body)
+        pieces = (words_of(text) if self.word_by_word else [text]) if text else []
+        model = body.get("model", "gpt-fake")
+        usage = {
+            "prompt_tokens": count_words(body),
+            "completion_tokens": len(text.split()),
+            "total_tokens": count_words(body) + len(text.split()),
+        }
+        if not body.get("stream"):
+            if self.first_token_delay:
+                await asyncio.sleep(self.first_token_delay)
+            record.token_sent_at.append(time.monotonic())
+            return JSONResponse(
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": text},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                    "usage": usage,
+                }
+            )
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = include_usage and self.send_usage
+        first_delay, token_delay = self.first_token_delay, self.token_delay
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            payload: dict[str, Any] = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            if include_usage:
+                payload["usage"] = None
+            return _sse(payload)
+
+        async def events() -> AsyncIterator[bytes]:
+            yield chunk({"role": "assistant", "content": ""})
+            if first_delay:
+                await asyncio.sleep(first_delay)
+            for index, piece in enumerate(pieces):
+                if index and token_delay:
+                    await asyncio.sleep(token_delay)
+                record.token_sent_at.append(time.monotonic())
+                yield chunk({"content": piece})
+                if failure == "stall":
+                    await self._hang(generation)
+                    return
+            yield chunk({}, "stop")
+            if include_usage:
+                yield _sse(
+                    {
+                        "id": "chatcmpl-fake",
+                        "object": "chat.completion.chunk",
+                        "created": int(time.time()),
+                        "model": model,
+                        "choices": [],
+                        "usage": usage,
+                    }
+                )
+            yield b"data: [DONE]\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(payload)}\n\n".encode()
+
+
+def _error(status: int, error: dict[str, Any]) -> Response:
+    return JSONResponse({"error": error}, status_code=status)
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The session's fake OpenAI server, with default behaviour and no recorded requests."""
+    fake_openai_server.reset()
+    yield fake_openai_server
+    fake_openai_server.reset()  # also releases any handler still hanging
