@@ -46,9 +46,7 @@ def services(tmp_path: Path) -> Iterator[Services]:
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
-def any_services(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> Iterator[Services]:
+def any_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
     """The same contract on every backend."""
     built = build(settings_for(request.param, tmp_path, request))
     yield built
