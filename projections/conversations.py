@@ -26,7 +26,7 @@ _NULL_LAST_DESC = -1
 COLUMNS = (
     "id, agent_id, organization_id, summary, model, model_settings, isolated_block_ids,"
     " created_by_id, last_updated_by_id, created_at, updated_at, last_message_at,"
-    " last_run_completion, message_count, context_from"
+    " last_run_completion, message_count, context_from, context_epoch"
 )
 
 
@@ -47,6 +47,7 @@ class ConversationRow:
     last_run_completion: int | None
     message_count: int
     context_from: int
+    context_epoch: int
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> ConversationRow:
@@ -72,7 +73,8 @@ class ConversationIndex(Projection):
             " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
             " last_message_at BIGINT, last_run_completion BIGINT,"
             " message_count INTEGER NOT NULL DEFAULT 0, context_from INTEGER NOT NULL DEFAULT 0,"
-            " active_run_id TEXT, lease_until BIGINT, agent_deleted INTEGER NOT NULL DEFAULT 0)",
+            " active_run_id TEXT, lease_until BIGINT, agent_deleted INTEGER NOT NULL DEFAULT 0,"
+            " context_epoch INTEGER NOT NULL DEFAULT 0)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_agent}"
             " ON {conversations} (organization_id, agent_id, created_at)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_created}"
@@ -87,6 +89,7 @@ class ConversationIndex(Projection):
             Conversation.Updated: self._updated,
             Conversation.Deleted: self._deleted,
             Agent.Deleted: self._agent_deleted,
+            Conversation.SystemMessageRecompiled: self._context_changed,
             Conversation.RunClaimed: self._run_claimed,
             Conversation.RunLeaseRenewed: self._run_claimed,
             Conversation.RunReleased: self._run_released,
@@ -147,6 +150,13 @@ class ConversationIndex(Projection):
         w.execute(
             "UPDATE {conversations} SET deleted = 1, updated_at = %s WHERE id = %s",
             (to_micros(e.timestamp), str(e.originator_id)),
+        )
+
+    def _context_changed(self, e: Any, w: Writer) -> None:
+        # Messages already in context changed: caches of the context start over.
+        w.execute(
+            "UPDATE {conversations} SET context_epoch = context_epoch + 1 WHERE id = %s",
+            (str(e.originator_id),),
         )
 
     def _agent_deleted(self, e: Any, w: Writer) -> None:

@@ -168,11 +168,11 @@ class MessageQueries:
         return found
 
 
-def context_rows(store: ViewStore, conversation_id: str, start: int) -> list[tuple[str, Any]]:
-    """(role, content) of the messages from ``start`` on, in order: what the model sees."""
+def context_rows(store: ViewStore, conversation_id: str, after: int) -> list[tuple[int, str, Any]]:
+    """(position, role, content) of the messages after ``after``, in order."""
     rows = store.query(
-        "SELECT role, item FROM messages WHERE conversation_id = %s AND position >= %s"
+        "SELECT position, role, item FROM messages WHERE conversation_id = %s AND position > %s"
         " ORDER BY position",
-        (conversation_id, start),
+        (conversation_id, after),
     )
-    return [(role, json.loads(item).get("content")) for role, item in rows]
+    return [(int(position), role, json.loads(item).get("content")) for position, role, item in rows]

@@ -18,9 +18,15 @@ class Writer:
         self.store = store
         self.cur = cur
         self.tables = tables
+        # template -> compiled query for these tables: a batch runs the same few statements
+        # thousands of times, and compiling means sorting the tables and a keyed cache lookup.
+        self._compiled: dict[str, Any] = {}
 
     def execute(self, template: str, params: Sequence[Any] = ()) -> None:
-        self.cur.execute(self.store.compile(template, self.tables), params)
+        query = self._compiled.get(template)
+        if query is None:
+            query = self._compiled[template] = self.store.compile(template, self.tables)
+        self.cur.execute(query, params)
 
     def fetchone(self, template: str, params: Sequence[Any] = ()) -> Any:
         self.execute(template, params)

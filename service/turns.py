@@ -30,10 +30,10 @@ from domain.agent import Agent
 from domain.conversation import BUSY, Conversation
 from domain.errors import Conflict, NotFound
 from domain.run import Run
-from projections.messages import context_rows
 from projections.runs import RunQueries
 from service import frames
 from service.context import Actor, Context
+from service.context_window import ContextCache, plain_text
 from service.model import ChatMessage, ChatModel, ModelError, ModelRequest, TextDelta, Usage
 from service.ports import Chunk, ChunkLog, Lock, Signals
 
@@ -144,6 +144,7 @@ class TurnService:
         self.chunks = chunks
         self.settings = settings
         self.runs = RunQueries(ctx.store)
+        self.context = ContextCache(ctx.store)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- starting ----------------------------------------------------------------------------
@@ -267,7 +268,7 @@ class TurnService:
         renewal = asyncio.create_task(self._renew_lease(turn))
         try:
             history = await to_thread.run_sync(self._context, turn)
-            inputs = [ChatMessage(m["role"], _text(m["content"])) for m in turn.request.messages]
+            inputs = [ChatMessage(m["role"], plain_text(m["content"])) for m in turn.request.messages]
             settings = {**turn.model_settings}
             answer, usage, cancelled = await self._call_model(
                 turn, ModelRequest(turn.handle, history + inputs, settings)
@@ -355,12 +356,9 @@ class TurnService:
 
     def _context(self, turn: Turn) -> list[ChatMessage]:
         row = self.ctx.conversations.get_any(str(turn.stream_id))
-        start = row.context_from if row is not None else 0
-        history = []
-        for role, content in context_rows(self.ctx.store, str(turn.stream_id), start):
-            if role in ("system", "user", "assistant"):
-                history.append(ChatMessage(role, _text(content)))  # type: ignore[arg-type]
-        return history
+        if row is None:
+            return []
+        return self.context.messages(str(turn.stream_id), row.context_from, row.context_epoch)
 
     def _assistant_message(self, turn: Turn, content: str) -> dict[str, Any]:
         return {
@@ -568,15 +566,6 @@ def ping(run_id: str, seq_id: int | None) -> dict[str, Any]:
         "seq_id": seq_id,
         "run_id": run_id,
     }
-
-
-def _text(content: Any) -> str:
-    """Plain text of a message's content (a string, or a list of content parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""
 
 
 def _otid(message_id: str, index: int) -> str:
