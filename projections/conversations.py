@@ -79,6 +79,8 @@ class ConversationIndex(Projection):
             " ON {conversations} (organization_id, agent_id, created_at)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_created}"
             " ON {conversations} (organization_id, created_at)",
+            "CREATE INDEX IF NOT EXISTS {conversations_claimed}"
+            " ON {conversations} (lease_until) WHERE active_run_id IS NOT NULL",
         ]
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -15,14 +16,20 @@ from runtime.settings import Settings
 
 log = logging.getLogger("convlog")
 
+# How often each process looks for runs whose process died (claims past their lease).
+REAP_INTERVAL_SECONDS = 2.0
+
 
 def _poll_projections(services: Services, stop: threading.Event) -> None:
     """Apply events written by other processes (or left by a crash) within a poll interval."""
     interval = services.settings.projection_poll_interval
+    next_reap = 0.0
     while not stop.wait(interval):
         try:
             services.projector.poll()
-            services.runs.reap()
+            if time.monotonic() >= next_reap:
+                services.runs.reap()
+                next_reap = time.monotonic() + REAP_INTERVAL_SECONDS
         except Exception:
             log.exception("projection catch-up failed; retrying in %.1fs", interval)
 

@@ -198,7 +198,11 @@ class TurnService:
             agent_id=ids.format_id(ids.AGENT, agent.id),
             agent_direct=path_id.startswith(f"{ids.AGENT}-"),
             handle=handle,
-            model_settings=dict(conversation.model_settings or {}),
+            # The agent's settings, then the conversation's own on top (spec §2.2).
+            model_settings={
+                **(agent.settings.get("model_settings") or {}),
+                **(conversation.model_settings or {}),
+            },
             request=request,
         )
 
