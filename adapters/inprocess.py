@@ -91,13 +91,14 @@ class InProcessChunkLog:
         self, run_id: str, after: int, poll_interval: float, batch_size: int
     ) -> AsyncIterator[Chunk]:
         stream = self._stream(run_id)
-        position = after
+        position = 0
         while True:
             waiter = stream.changed
             pending = stream.chunks[position:]
             for chunk in pending:
-                yield chunk
-                if chunk.final:
+                if chunk.seq > after:
+                    yield chunk
+                if chunk.final:  # even when the reader asked to start past the end
                     return
             position += len(pending)
             await waiter.wait()

@@ -68,6 +68,12 @@ async def send(call: Call) -> Response:
         if result.status == 500:
             return detail(500, "An unknown error occurred")
         error = result.error
+        if result.kind == "context_window":
+            return detail(
+                400,
+                "CONTEXT_WINDOW_EXCEEDED: The conversation does not fit the model's context "
+                f"window ({error['detail']})",
+            )
         return JSONResponse(
             {
                 "error": {
@@ -92,7 +98,9 @@ async def resume(call: Call) -> Response:
     body: schemas.ResumeStream = call.body
     runs = call.services.runs
     run = await run_in_threadpool(runs.find_resumable, DEFAULT_ACTOR, call.path["conversation_id"])
-    pings = call.services.turns.settings.ping_seconds if body.include_pings else None
+    # Letta sends pings on resume only when asked in a body (spec §2.7).
+    asked = bool((await call.request.body()).strip()) and body.include_pings
+    pings = call.services.turns.settings.ping_seconds if asked else None
     stream = runs.resume(
         run,
         starting_after=body.starting_after,

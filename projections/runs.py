@@ -43,6 +43,7 @@ class RunRow:
 
 class RunIndex(Projection):
     name = "runs"
+    version = 2
     tables: ClassVar[dict[str, list[str]]] = {
         "runs": [
             "CREATE TABLE IF NOT EXISTS {runs} ("
@@ -67,7 +68,8 @@ class RunIndex(Projection):
     def _started(self, e: Any, w: Writer) -> None:
         state = {
             "request_config": e.request_config,
-            "metadata": {"run_type": e.run_type},
+            # The input, for audit: a failed attempt's input never enters the conversation.
+            "metadata": {"run_type": e.run_type, "input_messages": e.input_messages},
             "model": e.model,
         }
         w.execute(

@@ -98,6 +98,7 @@ class TurnResult:
     usage: dict[str, Any] = field(default_factory=lambda: frames.usage_statistics())
     error: dict[str, Any] | None = None
     status: int = 200  # the HTTP status a non-streaming send answers with on error
+    kind: str | None = None  # the ModelError kind, when the model failed
 
 
 @dataclass
@@ -272,7 +273,9 @@ class TurnService:
         renewal = asyncio.create_task(self._renew_lease(turn))
         try:
             history = await to_thread.run_sync(self._context, turn)
-            inputs = [ChatMessage(m["role"], plain_text(m["content"])) for m in turn.request.messages]
+            inputs = [
+                ChatMessage(m["role"], plain_text(m["content"])) for m in turn.request.messages
+            ]
             settings = {**turn.model_settings}
             answer, usage, cancelled = await self._call_model(
                 turn, ModelRequest(turn.handle, history + inputs, settings)
@@ -293,6 +296,7 @@ class TurnService:
                     result.stop_reason = "cancelled"
         except ModelError as exc:
             stop_reason, error_type, text, status = MODEL_ERRORS[exc.kind]
+            turn.result.kind = exc.kind
             await self._fail(turn, stop_reason, error_type, text, exc.detail, status)
         except Exception as exc:
             log.exception("turn %s failed", turn.run_id)
