@@ -53,6 +53,8 @@ class Agent(Aggregate):
         raise NotFound(f"Block with label '{label}' not found on agent")
 
     def update_block(self, label: str, changes: dict[str, Any]) -> None:
+        if self.deleted:
+            raise NotFound("Agent not found")
         self.block(label)
         unknown = set(changes) - set(BLOCK_FIELDS)
         if unknown:

@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, InvalidArgument, NotFound
 
 UPDATABLE_FIELDS = ("summary", "model", "model_settings")
 
@@ -124,7 +124,8 @@ class Conversation(Aggregate):
     def recompile_system_message(self, content: str) -> None:
         """Replace the system message in place (same id): only the agent's own context does this."""
         self._check_alive()
-        assert self.is_default and self.system_message_id is not None
+        if not self.is_default or self.system_message_id is None:
+            raise InvalidArgument("Only an agent's own context recompiles its system message")
         self._recompile_system_message(message_id=self.system_message_id, content=content)
 
     @event("SystemMessageRecompiled", topic="convlog.Conversation.SystemMessageRecompiled")

@@ -29,7 +29,7 @@ _MATCHERS = {p: re.compile(pattern(p)) for p in (AGENT, CONVERSATION, MESSAGE, B
 
 
 def is_valid(prefix: str, value: str) -> bool:
-    return bool(_MATCHERS[prefix].match(value))
+    return bool(_MATCHERS[prefix].fullmatch(value))
 
 
 def new(prefix: str) -> str:

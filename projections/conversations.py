@@ -63,6 +63,7 @@ class ConversationRow:
 
 class ConversationIndex(Projection):
     name = "conversations"
+    version = 2
     tables: ClassVar[dict[str, list[str]]] = {
         "conversations": [
             "CREATE TABLE IF NOT EXISTS {conversations} ("

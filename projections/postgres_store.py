@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -59,6 +60,8 @@ class PostgresViewStore(ViewStore):
 
     def __init__(self, conninfo: str, schema: str, max_size: int = 20) -> None:
         self._schema = schema
+        # One lock per schema: deployments sharing a database do not wait on each other.
+        self._lock_key = PROJECTOR_LOCK_KEY + zlib.crc32(schema.encode())
         self._pool = ConnectionPool(
             conninfo,
             min_size=2,
@@ -76,7 +79,7 @@ class PostgresViewStore(ViewStore):
             conn.pipeline() as pipeline,
             conn.cursor() as cur,
         ):
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (PROJECTOR_LOCK_KEY,))
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
             yield _PipelinedCursor(cur, pipeline)
 
     @contextmanager

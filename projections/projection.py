@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import string
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -65,6 +66,14 @@ class Projection(ABC):
         handler = self._dispatch.get(type(event))
         if handler is not None:
             handler(event, writer)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The version and the exact DDL: a changed table without a version bump still shows."""
+        ddl = "\n".join(
+            statement for table in sorted(self.tables) for statement in self.tables[table]
+        )
+        return f"{self.version}:{hashlib.sha256(ddl.encode()).hexdigest()[:12]}"
 
     def physical_names(self, generation: int) -> dict[str, str]:
         """Every ``{name}`` slot in the DDL (tables and indexes) for one generation."""

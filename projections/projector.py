@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 REGISTRY_DDL = [
     "CREATE TABLE IF NOT EXISTS projection_generations "
-    "(name TEXT PRIMARY KEY, active INTEGER NOT NULL, version INTEGER NOT NULL)",
+    "(name TEXT PRIMARY KEY, active INTEGER NOT NULL, fingerprint TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS projection_tracking "
     "(name TEXT NOT NULL, generation INTEGER NOT NULL, position BIGINT NOT NULL, "
     "PRIMARY KEY (name, generation))",
@@ -84,14 +84,14 @@ class Projector:
                 cur.execute(ddl)
             for projection in self.projections.values():
                 cur.execute(
-                    self._sql("SELECT version FROM projection_generations WHERE name = %s"),
+                    self._sql("SELECT fingerprint FROM projection_generations WHERE name = %s"),
                     (projection.name,),
                 )
                 row = cur.fetchone()
                 if row is None:
                     self._create_generation(cur, projection, 1)
                     self._switch(cur, projection, 1)
-                elif int(row[0]) != projection.version:
+                elif row[0] != projection.fingerprint:
                     outdated.append(projection.name)
         for name in outdated:
             log.info("projection %s changed shape: rebuilding it from the log", name)
@@ -146,11 +146,11 @@ class Projector:
         self._position = max(self._position, head)
         return applied
 
-    def lag(self) -> int:
-        """How many positions the slowest projection is behind the log's head."""
+    def lag(self, limit: int = 100_000) -> int:
+        """How many events some projection still has to apply (counted up to ``limit``)."""
         with self.store.read() as cur:
             lowest = min(pos for _, pos in self._tracking(cur).values())
-        return max(0, self.source.max_position() - lowest)
+        return len(self.source.read(lowest, limit, self._topics))
 
     # -- rebuild -----------------------------------------------------------------------------
 
@@ -259,9 +259,9 @@ class Projector:
         )
         cur.execute(
             self._sql(
-                "INSERT INTO projection_generations (name, active, version) VALUES (%s, %s, %s)"
+                "INSERT INTO projection_generations (name, active, fingerprint) VALUES (%s, %s, %s)"
             ),
-            (projection.name, generation, projection.version),
+            (projection.name, generation, projection.fingerprint),
         )
 
     def _drop_generation(self, cur: Cursor, projection: Projection, generation: int) -> None:

@@ -170,10 +170,13 @@ class RunQueries:
             if cursor is not None:
                 clauses.append(f"(created_at, id) {'>' if later else '<'} (%s, %s)")
                 params += [cursor.created_at, cursor.id]
-        direction = "ASC" if ascending else "DESC"
+        # With only `before`, take the items nearest to it, then restore the order.
+        backwards = before is not None and after is None
+        direction = "ASC" if ascending != backwards else "DESC"
         params.append(limit)
         sql = (
             f"SELECT {COLUMNS} FROM runs WHERE {' AND '.join(clauses)}"
             f" ORDER BY created_at {direction}, id {direction} LIMIT %s"
         )
-        return [RunRow.from_row(row) for row in self.store.query(sql, params)]
+        rows = [RunRow.from_row(row) for row in self.store.query(sql, params)]
+        return rows[::-1] if backwards else rows

@@ -14,6 +14,9 @@ class SettingsError(ValueError):
     pass
 
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
 @dataclass(frozen=True)
 class Settings:
     # absent → SQLite files under data_dir; postgresql://… → PostgreSQL; memory:// → in memory
@@ -66,29 +69,53 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
 
-        def number(key: str, default: float) -> float:
-            raw = env.get(key)
-            if raw is None or raw == "":
+        def raw(key: str) -> str | None:
+            value = env.get(key)
+            return value if value not in (None, "") else None
+
+        def number(key: str, default: float, low: float, high: float = 1e9) -> float:
+            text = raw(key)
+            if text is None:
                 return default
             try:
-                return float(raw)
+                value = float(text)
             except ValueError:
-                raise SettingsError(f"{key} must be a number, not {raw!r}") from None
+                raise SettingsError(f"{key} must be a number, not {text!r}") from None
+            if not low <= value <= high:  # also refuses nan and inf
+                raise SettingsError(f"{key} must be between {low:g} and {high:g}, not {text!r}")
+            return value
 
+        def integer(key: str, default: int, low: int, high: int) -> int:
+            text = raw(key)
+            if text is None:
+                return default
+            try:
+                value = int(text)
+            except ValueError:
+                raise SettingsError(f"{key} must be a whole number, not {text!r}") from None
+            if not low <= value <= high:
+                raise SettingsError(f"{key} must be between {low} and {high}, not {text!r}")
+            return value
+
+        log_level = (raw("CONVLOG_LOG_LEVEL") or "info").lower()
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(
+                f"CONVLOG_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}"
+            )
         settings = cls(
             database_url=env.get("DATABASE_URL") or None,
             database_schema=env.get("DATABASE_SCHEMA") or "public",
             data_dir=Path(env.get("CONVLOG_DATA_DIR") or "data"),
             redis_url=env.get("REDIS_URL") or None,
             host=env.get("CONVLOG_HOST") or "127.0.0.1",
-            port=int(number("CONVLOG_PORT", 8283)),
-            log_level=(env.get("CONVLOG_LOG_LEVEL") or "info").lower(),
-            projection_poll_interval=number("CONVLOG_PROJECTION_POLL_INTERVAL", 0.5),
-            projection_batch_size=int(number("CONVLOG_PROJECTION_BATCH_SIZE", 500)),
-            db_pool_size=int(number("CONVLOG_DB_POOL_SIZE", 10)),
-            run_lease_seconds=number("CONVLOG_RUN_LEASE_SECONDS", 60.0),
-            keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0),
-            model_timeout_seconds=number("CONVLOG_MODEL_TIMEOUT", 120.0),
+            port=integer("CONVLOG_PORT", 8283, 0, 65535),
+            log_level=log_level,
+            projection_poll_interval=number("CONVLOG_PROJECTION_POLL_INTERVAL", 0.5, 0.01, 3600),
+            projection_batch_size=integer("CONVLOG_PROJECTION_BATCH_SIZE", 500, 1, 100_000),
+            db_pool_size=integer("CONVLOG_DB_POOL_SIZE", 10, 1, 1000),
+            run_lease_seconds=number("CONVLOG_RUN_LEASE_SECONDS", 60.0, 1, 86_400),
+            keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0, 0.01, 3600),
+            model_timeout_seconds=number("CONVLOG_MODEL_TIMEOUT", 120.0, 0.1, 3600),
             providers=_providers(env),
         )
         settings.backend  # noqa: B018 (validates DATABASE_URL early, with a clear message)
