@@ -18,6 +18,11 @@ from domain.errors import Conflict, InvalidArgument, NotFound
 
 UPDATABLE_FIELDS = ("summary", "model", "model_settings")
 
+NOTHING_TO_COMPACT = (
+    "Summarization failed to reduce the number of messages. You may not have enough messages "
+    "to compact or need to use a different CompactionSettings (e.g. using `all` mode)."
+)
+
 BUSY = (
     "Cannot send a new message: Another request is currently being processed for this "
     "conversation. Please wait for the current request to complete."
@@ -35,6 +40,7 @@ class Conversation(Aggregate):
     RunClaimed: ClassVar[type[Aggregate.Event]]
     RunLeaseRenewed: ClassVar[type[Aggregate.Event]]
     RunReleased: ClassVar[type[Aggregate.Event]]
+    Compacted: ClassVar[type[Aggregate.Event]]
 
     @staticmethod
     def create_id(agent_id: str, is_default: bool) -> UUID:
@@ -69,6 +75,10 @@ class Conversation(Aggregate):
         # One active run at a time (decisions §3): the claim, and when it lapses if never renewed.
         self.active_run_id: str | None = None
         self.lease_until: datetime | None = None
+        # The in-context window after the latest compaction: the summary, then the messages
+        # from ``context_from`` on (the system message is always first).
+        self.summary_message_id: str | None = None
+        self.context_from: int | None = None
 
     def append_message(
         self,
@@ -168,6 +178,60 @@ class Conversation(Aggregate):
     def _release_run(self, run_id: str, status: str) -> None:
         self.active_run_id = None
         self.lease_until = None
+
+    def compact(
+        self,
+        *,
+        summary_message_id: str,
+        summary: str,
+        content: str,
+        keep_from: int,
+        num_messages_before: int,
+        num_messages_after: int,
+        settings: dict[str, Any],
+        model: str,
+        trigger: str,
+        run_id: str | None = None,
+    ) -> None:
+        """Record a checkpoint: history stays; the context becomes system + summary + the
+        messages from ``keep_from`` on. Refused while another run holds the conversation
+        (its appends would race the new window); ``run_id`` is the run compacting mid-turn.
+        """
+        self._check_alive()
+        if self.active_run_id is not None and self.active_run_id != run_id:
+            raise Conflict(
+                "Cannot compact the conversation while a run is active; cancel it or wait"
+            )
+        if num_messages_after >= num_messages_before:
+            raise InvalidArgument(NOTHING_TO_COMPACT)
+        self._compact(
+            summary_message_id=summary_message_id,
+            summary=summary,
+            content=content,
+            keep_from=keep_from,
+            num_messages_before=num_messages_before,
+            num_messages_after=num_messages_after,
+            settings=settings,
+            model=model,
+            trigger=trigger,
+        )
+
+    @event("Compacted", topic="convlog.Conversation.Compacted")
+    def _compact(
+        self,
+        summary_message_id: str,
+        summary: str,
+        content: str,
+        keep_from: int,
+        num_messages_before: int,
+        num_messages_after: int,
+        settings: dict[str, Any],
+        model: str,
+        trigger: str,
+    ) -> None:
+        self.message_count += 1  # the summary message is listed where it was made
+        self.summary_message_id = summary_message_id
+        self.context_from = keep_from
 
     def delete(self) -> None:
         self._check_alive()

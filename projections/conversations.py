@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from domain import ids
 from domain.agent import Agent
 from domain.conversation import Conversation
+from projections.messages import Window
 from projections.projection import Handler, Projection, Writer
 from projections.store import ViewStore
 from projections.timefmt import to_micros
@@ -26,7 +27,8 @@ _NULL_LAST_DESC = -1
 COLUMNS = (
     "id, agent_id, organization_id, summary, model, model_settings, isolated_block_ids,"
     " created_by_id, last_updated_by_id, created_at, updated_at, last_message_at,"
-    " last_run_completion, message_count, context_from, context_epoch"
+    " last_run_completion, message_count, context_from, context_epoch, system_position,"
+    " summary_position"
 )
 
 
@@ -48,6 +50,8 @@ class ConversationRow:
     message_count: int
     context_from: int
     context_epoch: int
+    system_position: int
+    summary_position: int | None
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> ConversationRow:
@@ -60,10 +64,14 @@ class ConversationRow:
     def conversation_id(self) -> str:
         return f"{ids.CONVERSATION}-{self.id}"
 
+    @property
+    def window(self) -> Window:
+        return Window(self.id, self.system_position, self.summary_position, self.context_from)
+
 
 class ConversationIndex(Projection):
     name = "conversations"
-    version = 2
+    version = 3
     tables: ClassVar[dict[str, list[str]]] = {
         "conversations": [
             "CREATE TABLE IF NOT EXISTS {conversations} ("
@@ -75,7 +83,8 @@ class ConversationIndex(Projection):
             " last_message_at BIGINT, last_run_completion BIGINT,"
             " message_count INTEGER NOT NULL DEFAULT 0, context_from INTEGER NOT NULL DEFAULT 0,"
             " active_run_id TEXT, lease_until BIGINT, agent_deleted INTEGER NOT NULL DEFAULT 0,"
-            " context_epoch INTEGER NOT NULL DEFAULT 0)",
+            " context_epoch INTEGER NOT NULL DEFAULT 0, system_position INTEGER NOT NULL DEFAULT 0,"
+            " summary_position INTEGER)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_agent}"
             " ON {conversations} (organization_id, agent_id, created_at)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_created}"
@@ -93,6 +102,7 @@ class ConversationIndex(Projection):
             Conversation.Deleted: self._deleted,
             Agent.Deleted: self._agent_deleted,
             Conversation.SystemMessageRecompiled: self._context_changed,
+            Conversation.Compacted: self._compacted,
             Conversation.RunClaimed: self._run_claimed,
             Conversation.RunLeaseRenewed: self._run_claimed,
             Conversation.RunReleased: self._run_released,
@@ -125,9 +135,10 @@ class ConversationIndex(Projection):
             # The first message is the system prompt: the context starts there.
             w.execute(
                 "UPDATE {conversations} SET message_count = message_count + 1,"
-                " context_from = CASE WHEN context_from = 0 THEN %s ELSE context_from END"
+                " context_from = CASE WHEN context_from = 0 THEN %s ELSE context_from END,"
+                " system_position = CASE WHEN system_position = 0 THEN %s ELSE system_position END"
                 " WHERE id = %s",
-                (e.originator_version, str(e.originator_id)),
+                (e.originator_version, e.originator_version, str(e.originator_id)),
             )
             return
         w.execute(
@@ -160,6 +171,14 @@ class ConversationIndex(Projection):
         w.execute(
             "UPDATE {conversations} SET context_epoch = context_epoch + 1 WHERE id = %s",
             (str(e.originator_id),),
+        )
+
+    def _compacted(self, e: Any, w: Writer) -> None:
+        w.execute(
+            "UPDATE {conversations} SET message_count = message_count + 1,"
+            " context_from = %s, summary_position = %s, context_epoch = context_epoch + 1"
+            " WHERE id = %s",
+            (e.keep_from, e.originator_version, str(e.originator_id)),
         )
 
     def _agent_deleted(self, e: Any, w: Writer) -> None:

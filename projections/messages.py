@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypeVar
 
 from domain.conversation import Conversation
 from projections.projection import Handler, Projection, Writer
 from projections.store import ViewStore
 from projections.timefmt import letta_date, to_micros
+
+T = TypeVar("T")
 
 # Letta's list endpoint renders stored messages of these roles as these item types (§2.5).
 ROLE_OF_TYPE = {
@@ -73,6 +76,7 @@ class MessageList(Projection):
         return {
             Conversation.MessageAppended: self._appended,
             Conversation.SystemMessageRecompiled: self._recompiled,
+            Conversation.Compacted: self._compacted,
         }
 
     def _appended(self, e: Any, w: Writer) -> None:
@@ -87,6 +91,36 @@ class MessageList(Projection):
                 e.message_type,
                 to_micros(e.timestamp),
                 dumps(render_item(e)),
+            ),
+        )
+
+    def _compacted(self, e: Any, w: Writer) -> None:
+        # Letta lists the summary where it was made, as a user_message holding the packed JSON.
+        item = {
+            "id": e.summary_message_id,
+            "date": letta_date(e.timestamp),
+            "name": None,
+            "message_type": "user_message",
+            "otid": None,
+            "sender_id": None,
+            "step_id": None,
+            "is_err": None,
+            "seq_id": None,
+            "run_id": None,
+            "content": e.content,
+            "role": "summary",
+        }
+        w.execute(
+            "INSERT INTO {messages} (conversation_id, position, message_id, role, message_type,"
+            " created_at, item) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                str(e.originator_id),
+                e.originator_version,
+                e.summary_message_id,
+                "summary",
+                "user_message",
+                to_micros(e.timestamp),
+                dumps(item),
             ),
         )
 
@@ -149,30 +183,69 @@ class MessageQueries:
             items.reverse()
         return items
 
-    def ids_from(
-        self, conversation_ids: list[str], context_from: dict[str, int]
-    ) -> dict[str, list[str]]:
-        """Message ids at or after each conversation's context start, in position order."""
-        if not conversation_ids:
+    def in_context_ids(self, windows: list[Window]) -> dict[str, list[str]]:
+        """Each conversation's in-context message ids, in the order the model sees them."""
+        if not windows:
             return {}
-        marks = ", ".join(["%s"] * len(conversation_ids))
-        rows = self.store.query(
-            f"SELECT conversation_id, position, message_id FROM messages "
-            f"WHERE conversation_id IN ({marks}) ORDER BY conversation_id, position",
-            conversation_ids,
+        clauses = " OR ".join(
+            ["(conversation_id = %s AND (position = %s OR position >= %s))"] * len(windows)
         )
-        found: dict[str, list[str]] = {cid: [] for cid in conversation_ids}
-        for cid, position, message_id in rows:
-            if position >= context_from[cid]:
-                found[cid].append(message_id)
-        return found
+        params: list[Any] = []
+        for window in windows:
+            params += [window.conversation_id, window.system_position, window.context_from]
+        rows = self.store.query(
+            "SELECT conversation_id, position, message_id, role FROM messages"
+            f" WHERE {clauses} ORDER BY conversation_id, position",
+            params,
+        )
+        by_id: dict[str, list[tuple[int, str, str]]] = {w.conversation_id: [] for w in windows}
+        for cid, position, message_id, role in rows:
+            by_id[cid].append((int(position), role, message_id))
+        return {
+            w.conversation_id: [m for _, _, m in w.order(by_id[w.conversation_id])] for w in windows
+        }
 
 
-def context_rows(store: ViewStore, conversation_id: str, after: int) -> list[tuple[int, str, Any]]:
-    """(position, role, content) of the messages after ``after``, in order."""
-    rows = store.query(
-        "SELECT position, role, item FROM messages WHERE conversation_id = %s AND position > %s"
-        " ORDER BY position",
-        (conversation_id, after),
-    )
-    return [(int(position), role, json.loads(item).get("content")) for position, role, item in rows]
+@dataclass(frozen=True)
+class Window:
+    """Where a conversation's in-context messages are: system message, summary, suffix."""
+
+    conversation_id: str
+    system_position: int
+    summary_position: int | None
+    context_from: int
+
+    def order(self, rows: list[tuple[int, str, T]]) -> list[tuple[int, str, T]]:
+        """Rows (position, role, …) of this window in context order: system, the latest
+        summary, then the kept and later messages (earlier summaries are history only).
+        """
+        system = [r for r in rows if r[0] == self.system_position]
+        summary = [r for r in rows if r[0] == self.summary_position]
+        rest = [
+            r
+            for r in rows
+            if r[0] >= self.context_from and r[0] != self.system_position and r[1] != "summary"
+        ]
+        return system + summary + rest
+
+
+def context_rows(
+    store: ViewStore, window: Window, after: int | None = None
+) -> list[tuple[int, str, Any]]:
+    """(position, role, content) in context order: the whole window, or (with ``after``) only
+    the messages appended after that position.
+    """
+    if after is not None:
+        rows = store.query(
+            "SELECT position, role, item FROM messages"
+            " WHERE conversation_id = %s AND position > %s ORDER BY position",
+            (window.conversation_id, after),
+        )
+    else:
+        rows = store.query(
+            "SELECT position, role, item FROM messages WHERE conversation_id = %s"
+            " AND (position = %s OR position >= %s) ORDER BY position",
+            (window.conversation_id, window.system_position, window.context_from),
+        )
+    found = [(int(p), role, json.loads(item).get("content")) for p, role, item in rows]
+    return found if after is not None else window.order(found)

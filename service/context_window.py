@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from threading import Lock
 from typing import Any
 
-from projections.messages import context_rows
+from projections.messages import Window, context_rows
 from projections.store import ViewStore
 from service.model import ChatMessage
 
-MODEL_ROLES = ("system", "user", "assistant")
+# The summary reaches the model as a user message, as in Letta.
+MODEL_ROLES = ("system", "user", "assistant", "summary")
 
 
 @dataclass
@@ -34,21 +35,23 @@ class ContextCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = Lock()
 
-    def messages(self, stream_id: str, context_from: int, epoch: int) -> list[ChatMessage]:
+    def messages(self, window: Window, epoch: int) -> list[ChatMessage]:
+        stream_id = window.conversation_id
         with self._lock:
             entry = self._entries.get(stream_id)
-            if entry is None or (entry.context_from, entry.epoch) != (context_from, epoch):
-                entry = _Entry(context_from, epoch, context_from - 1)
         # Read outside the lock; a racing turn on the same conversation cannot exist (the claim).
-        fresh = context_rows(self.store, stream_id, entry.last_position)
+        if entry is None or (entry.context_from, entry.epoch) != (window.context_from, epoch):
+            fresh = context_rows(self.store, window)
+            entry = _Entry(window.context_from, epoch, 0)
+        else:
+            fresh = context_rows(self.store, window, after=entry.last_position)
         messages = entry.messages + [
-            ChatMessage(role, plain_text(content))  # type: ignore[arg-type]
+            ChatMessage("user" if role == "summary" else role, plain_text(content))  # type: ignore[arg-type]
             for _, role, content in fresh
             if role in MODEL_ROLES
         ]
-        updated = _Entry(
-            context_from, epoch, fresh[-1][0] if fresh else entry.last_position, messages
-        )
+        last = max([entry.last_position] + [position for position, _, _ in fresh])
+        updated = _Entry(window.context_from, epoch, last, messages)
         with self._lock:
             self._entries[stream_id] = updated
             self._entries.move_to_end(stream_id)

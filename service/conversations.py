@@ -90,9 +90,7 @@ class ConversationService:
         return row
 
     def in_context_ids(self, rows: list[ConversationRow]) -> dict[str, list[str]]:
-        return self.ctx.messages.ids_from(
-            [r.id for r in rows], {r.id: r.context_from for r in rows}
-        )
+        return self.ctx.messages.in_context_ids([r.window for r in rows])
 
     def update(
         self, actor: Actor, conversation_id: str, changes: dict[str, Any]

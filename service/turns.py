@@ -366,7 +366,7 @@ class TurnService:
         row = self.ctx.conversations.get_any(str(turn.stream_id))
         if row is None:
             return []
-        return self.context.messages(str(turn.stream_id), row.context_from, row.context_epoch)
+        return self.context.messages(row.window, row.context_epoch)
 
     def _assistant_message(self, turn: Turn, content: str) -> dict[str, Any]:
         return {
