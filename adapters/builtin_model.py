@@ -7,6 +7,7 @@ their turns), and tests can see exactly which context a turn was given.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import AsyncIterator
@@ -25,9 +26,38 @@ def _quote(text: str) -> str:
     return f'"{flat}"'
 
 
+TRANSCRIPT_START = "<start_transcript>"
+SYSTEM_ALERT = '{"type": "system_alert"'
+
+
+def summarize(transcript: str) -> str:
+    """A deterministic summary of a compaction transcript (one JSON message per line)."""
+    lines = [line for line in transcript.splitlines()[1:] if line.startswith("{")]
+    turns: list[tuple[str, str]] = []
+    for line in lines:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        turns.append((str(message.get("role")), str(message.get("content", ""))))
+    user = [text for role, text in turns if role == "user" and text.strip()]
+    said = "; ".join(_quote(text) for text in user[-5:]) or "nothing yet"
+    return (
+        f"{len(turns)} earlier messages ({len(user)} from the user). "
+        f"The user most recently said: {said}."
+    )
+
+
 def reply_to(messages: list[ChatMessage]) -> str:
     """The built-in model's whole answer to a context."""
-    said = [m.content for m in messages if m.role == "user" and m.content.strip()]
+    if messages and messages[-1].content.startswith(TRANSCRIPT_START):
+        return summarize(messages[-1].content)
+    # A compaction summary reaches models as a user message; it is not something the user said.
+    said = [
+        m.content
+        for m in messages
+        if m.role == "user" and m.content.strip() and not m.content.startswith(SYSTEM_ALERT)
+    ]
     if not said:
         return (
             "Hello! I'm convlog's built-in offline model. "

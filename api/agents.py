@@ -9,6 +9,7 @@ from api import render, schemas
 from api.endpoint import Call, Endpoint
 from domain import ids
 from service.agents import AgentSpec, BlockSpec
+from service.compaction import default_settings
 from service.context import DEFAULT_ACTOR
 
 AGENT: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,)}
@@ -33,7 +34,16 @@ async def create(call: Call) -> Response:
         model=body.model,
         embedding=body.embedding,
         memory_blocks=[BlockSpec(**b.model_dump()) for b in body.memory_blocks or []],
-        settings=body.model_dump(include=set(SETTINGS_FIELDS)),
+        settings={
+            **body.model_dump(include=set(SETTINGS_FIELDS)),
+            # Letta's defaults under what the client set (spec §2.8).
+            "compaction_settings": default_settings(
+                body.model,
+                body.compaction_settings.model_dump(exclude_unset=True)
+                if body.compaction_settings
+                else None,
+            ),
+        },
     )
     row = await run_in_threadpool(call.services.agents.create, DEFAULT_ACTOR, spec)
     return JSONResponse(render.agent(row))

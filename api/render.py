@@ -84,6 +84,7 @@ def agent(row: AgentRow) -> dict[str, Any]:
         tool_rules=[],
         message_ids=[],
         timezone=settings.get("timezone"),
+        compaction_settings=settings.get("compaction_settings"),
         created_by_id=state["created_by_id"],
         last_updated_by_id=state["last_updated_by_id"],
         created_at=from_micros(row.created_at),

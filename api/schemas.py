@@ -74,6 +74,28 @@ class CreateBlock(Wire):
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
+class CompactionSettings(Wire):
+    model: str | None = None
+    model_settings: dict[str, Any] | None = None
+    prompt: str | None = None
+    prompt_acknowledgement: bool | None = None
+    clip_chars: int | None = Field(None, ge=1, le=10_000_000)
+    mode: (
+        Literal["all", "sliding_window", "self_compact_all", "self_compact_sliding_window"] | None
+    ) = None
+    sliding_window_percentage: float | None = Field(None, gt=0, lt=1)
+
+
+class CompactionRequest(Wire):
+    compaction_settings: CompactionSettings | None = None
+
+
+class CompactionResponse(Wire):
+    summary: str
+    num_messages_before: int
+    num_messages_after: int
+
+
 class CreateAgent(Wire):
     name: str | None = None
     system: str | None = None
@@ -88,6 +110,7 @@ class CreateAgent(Wire):
     context_window_limit: int | None = Field(None, ge=1, le=2**31 - 1)
     model_settings: dict[str, Any] | None = None
     include_base_tools: bool = True
+    compaction_settings: CompactionSettings | None = None
 
 
 class UpdateBlock(Wire):
@@ -169,6 +192,7 @@ class AgentStateOut(Wire):
     tool_rules: list[Any]
     message_ids: list[str]
     timezone: str | None
+    compaction_settings: dict[str, Any] | None = None
     created_by_id: str | None
     last_updated_by_id: str | None
     created_at: datetime

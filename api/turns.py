@@ -14,7 +14,8 @@ from api.endpoint import Call, Endpoint
 from api.errors import RequestInvalid, detail, validation_errors
 from domain.errors import InvalidArgument
 from service.context import DEFAULT_ACTOR
-from service.turns import TurnRequest
+from service.model import ModelError
+from service.turns import MODEL_ERRORS, TurnRequest
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 PATH: dict[str, tuple[str, ...]] = {"conversation_id": CONVERSATION_OR_AGENT}
@@ -56,6 +57,7 @@ async def send(call: Call) -> Response:
         background=body.background,
         include_pings=body.include_pings,
         streaming=body.streaming,
+        include_compaction_messages=body.include_compaction_messages,
     )
     turns = call.services.turns
     turn = await turns.begin(DEFAULT_ACTOR, call.path["conversation_id"], request)
@@ -87,7 +89,8 @@ async def send(call: Call) -> Response:
     wanted = request.include_return_message_types
     return JSONResponse(
         schemas.LettaResponse(
-            messages=[m for m in result.messages if wanted is None or m["message_type"] in wanted],
+            messages=turn.notices
+            + [m for m in result.messages if wanted is None or m["message_type"] in wanted],
             stop_reason={"message_type": "stop_reason", "stop_reason": result.stop_reason},
             usage=result.usage,
         ).model_dump(mode="json")
@@ -114,6 +117,36 @@ async def resume(call: Call) -> Response:
 async def cancel(call: Call) -> Response:
     outcome = await call.services.runs.cancel(DEFAULT_ACTOR, call.path["conversation_id"])
     return JSONResponse(outcome)
+
+
+async def compact(call: Call) -> Response:
+    body: schemas.CompactionRequest = call.body
+    request = (
+        body.compaction_settings.model_dump(exclude_unset=True)
+        if body.compaction_settings is not None
+        else None
+    )
+    try:
+        done = await call.services.compaction.compact(
+            DEFAULT_ACTOR, call.path["conversation_id"], request
+        )
+    except ModelError as exc:
+        return model_error_response(exc)
+    return JSONResponse(
+        schemas.CompactionResponse(
+            summary=done.summary,
+            num_messages_before=done.num_messages_before,
+            num_messages_after=done.num_messages_after,
+        ).model_dump(mode="json")
+    )
+
+
+def model_error_response(exc: ModelError) -> Response:
+    _, error_type, message, status = MODEL_ERRORS[exc.kind]
+    return JSONResponse(
+        {"error": {"type": error_type, "message": message, "detail": exc.detail}},
+        status_code=status,
+    )
 
 
 async def retrieve_run(call: Call) -> Response:
@@ -171,6 +204,16 @@ ENDPOINTS = [
         "Cancel the conversation's active runs",
         cancel,
         dict[str, str],
+        path_ids=PATH,
+    ),
+    Endpoint(
+        "POST",
+        "/v1/conversations/{conversation_id}/compact",
+        "compact_conversation",
+        "Summarize the start of the context into a checkpoint; history stays",
+        compact,
+        schemas.CompactionResponse,
+        body=schemas.CompactionRequest,
         path_ids=PATH,
     ),
     Endpoint(

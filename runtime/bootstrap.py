@@ -21,6 +21,7 @@ from projections.store import ViewStore
 from runtime.settings import Settings
 from service.agents import AgentService
 from service.application import ConvlogApplication
+from service.compaction import CompactionService
 from service.context import Context
 from service.conversations import ConversationService
 from service.event_log import EventLog, StoredHistory
@@ -48,6 +49,7 @@ class Services:
     conversations: ConversationService
     turns: TurnService
     runs: RunService
+    compaction: CompactionService
     model: ChatModel
     redis: Any = None
 
@@ -170,7 +172,9 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
         ),
     )
     runs = RunService(ctx, conversations, lock, signals, chunks)
-    return Services(settings, ctx, agents, conversations, turns, runs, model, redis)
+    compaction = CompactionService(ctx, model, settings.context_windows)
+    turns.compaction = compaction
+    return Services(settings, ctx, agents, conversations, turns, runs, compaction, model, redis)
 
 
 def _cross_process(settings: Settings) -> tuple[Any, Lock, Signals, ChunkLog]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,9 @@ class Settings:
     # OpenAI-compatible providers by handle prefix: OPENAI_BASE_URL/OPENAI_API_KEY for openai/…,
     # PROVIDER_<NAME>_BASE_URL/_API_KEY for <name>/…; none → the built-in offline model
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
+    # context window (tokens) per model handle, e.g. {"openai/gpt-4o-mini": 128000}; others
+    # 128k unless the agent sets context_window_limit
+    context_windows: dict[str, int] = field(default_factory=dict)
 
     @property
     def backend(self) -> str:
@@ -117,6 +121,7 @@ class Settings:
             keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0, 0.01, 3600),
             model_timeout_seconds=number("CONVLOG_MODEL_TIMEOUT", 120.0, 0.1, 3600),
             providers=_providers(env),
+            context_windows=_context_windows(raw("CONVLOG_CONTEXT_WINDOWS")),
         )
         settings.backend  # noqa: B018 (validates DATABASE_URL early, with a clear message)
         return settings
@@ -127,3 +132,18 @@ def _providers(env: Mapping[str, str]) -> dict[str, ProviderConfig]:
         return providers_from_env(env)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+
+
+def _context_windows(text: str | None) -> dict[str, int]:
+    if text is None:
+        return {}
+    try:
+        found = json.loads(text)
+        if not isinstance(found, dict):
+            raise ValueError
+        return {str(k): int(v) for k, v in found.items() if int(v) > 0}
+    except (ValueError, TypeError):
+        raise SettingsError(
+            "CONVLOG_CONTEXT_WINDOWS must be a JSON object of handle to tokens, e.g. "
+            f'{{"openai/gpt-4o-mini": 128000}}, not {text!r}'
+        ) from None

@@ -28,10 +28,11 @@ from anyio import to_thread
 from domain import ids
 from domain.agent import Agent
 from domain.conversation import BUSY, Conversation
-from domain.errors import Conflict, NotFound
+from domain.errors import Conflict, InvalidArgument, NotFound
 from domain.run import Run
 from projections.runs import RunQueries
 from service import frames
+from service.compaction import Compaction, CompactionService, estimate_tokens
 from service.context import Actor, Context
 from service.context_window import ContextCache, plain_text
 from service.model import ChatMessage, ChatModel, ModelError, ModelRequest, TextDelta, Usage
@@ -89,6 +90,7 @@ class TurnRequest:
     background: bool = False
     include_pings: bool = True
     streaming: bool = True
+    include_compaction_messages: bool = False
 
 
 @dataclass
@@ -109,6 +111,7 @@ class Turn:
     lock_token: str
     agent_id: str
     agent_direct: bool
+    agent: Agent
     handle: str
     model_settings: dict[str, Any]
     request: TurnRequest
@@ -120,6 +123,7 @@ class Turn:
     message_id: str = field(default_factory=lambda: ids.new(ids.MESSAGE))
     started: float = field(default_factory=time.perf_counter)
     first_token: float | None = None
+    notices: list[dict[str, Any]] = field(default_factory=list)  # compaction messages
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class TurnService:
         self.settings = settings
         self.runs = RunQueries(ctx.store)
         self.context = ContextCache(ctx.store)
+        self.compaction: CompactionService | None = None  # wired after construction
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- starting ----------------------------------------------------------------------------
@@ -198,6 +203,7 @@ class TurnService:
             lock_token=uuid4().hex,
             agent_id=ids.format_id(ids.AGENT, agent.id),
             agent_direct=path_id.startswith(f"{ids.AGENT}-"),
+            agent=agent,
             handle=handle,
             # The agent's settings, then the conversation's own on top (spec §2.2).
             model_settings={
@@ -305,6 +311,43 @@ class TurnService:
             renewal.cancel()
             await self.lock.release(turn.lock_key, turn.lock_token)
             await self._finish(turn)
+
+    async def _fit(
+        self,
+        turn: Turn,
+        history: list[ChatMessage],
+        inputs: list[ChatMessage],
+        *,
+        provider_refused: bool,
+    ) -> list[ChatMessage]:
+        """Compact first when the context would not fit the model's window (spec §3.2)."""
+        if self.compaction is None:
+            return history
+        window = self.compaction.context_window(turn.handle, turn.agent)
+        tokens = sum(estimate_tokens(m.content) for m in history + inputs)
+        if tokens <= window and not provider_refused:
+            return history
+        if provider_refused and len(history) <= 2:
+            raise ModelError("context_window", "The input alone exceeds the context window.")
+        try:
+            done = await self.compaction.compact_stream(
+                turn.stream_id,
+                turn.agent,
+                None,
+                run_id=turn.run_id,
+                trigger="context_window_exceeded",
+            )
+        except InvalidArgument:
+            if provider_refused:
+                raise ModelError(
+                    "context_window", "The context cannot be compacted further."
+                ) from None
+            return history  # nothing to reduce: let the provider decide
+        if turn.request.include_compaction_messages:
+            turn.notices += compaction_notices(turn, done, window)
+            for notice in turn.notices:
+                await self._emit(turn, notice)
+        return await to_thread.run_sync(self._context, turn)
 
     async def _call_model(self, turn: Turn, request: ModelRequest) -> tuple[str, Usage, bool]:
         """Stream the model, emitting token deltas if asked; stop early on cancel."""
@@ -559,6 +602,47 @@ async def with_pings(
         yield chunk.frame
         if chunk.final:
             return
+
+
+def compaction_notices(turn: Turn, done: Compaction, window: int) -> list[dict[str, Any]]:
+    """The summary_message and event_message a turn reports when it compacted (Letta's)."""
+    common = {
+        "date": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "name": None,
+        "otid": None,
+        "sender_id": None,
+        "step_id": turn.step_id,
+        "is_err": None,
+        "seq_id": None,
+        "run_id": turn.run_id,
+    }
+    return [
+        {
+            "id": done.summary_message_id,
+            **common,
+            "message_type": "summary_message",
+            "summary": done.summary,
+            "compaction_stats": {
+                "trigger": "context_window_exceeded",
+                "context_tokens_before": done.context_tokens_before,
+                "context_tokens_after": None,
+                "context_window": window,
+                "messages_count_before": done.num_messages_before,
+                "messages_count_after": done.num_messages_after,
+            },
+        },
+        {
+            "id": ids.new(ids.MESSAGE),
+            **common,
+            "message_type": "event_message",
+            "event_type": "compaction",
+            "event_data": {
+                "trigger": "context_window_exceeded",
+                "context_token_estimate": done.context_tokens_before,
+                "context_window": window,
+            },
+        },
+    ]
 
 
 def ping(run_id: str, seq_id: int | None) -> dict[str, Any]:
