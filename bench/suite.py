@@ -1,0 +1,169 @@
+"""One backend, end to end: seed, rebuild, then the HTTP measurements on the real server."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from bench import rebuild, seed
+from bench.backends import Storage, analyze, storage
+from bench.message_latency import message_latency
+from bench.read_your_writes import read_your_writes
+from bench.server import running_server
+from bench.targets import evaluate
+from runtime.bootstrap import Services, build
+from service.context import DEFAULT_ACTOR
+
+log = logging.getLogger("bench")
+
+
+@dataclass(frozen=True)
+class Params:
+    conversations: int  # seeded conversations…
+    messages_each: int  # …of this many messages each (plus a system message)
+    long_messages: int  # the long conversation for the page-latency comparison
+    rebuild_repeats: int
+    requests: int  # GET …/messages per conversation per repeat
+    warmup: int
+    repeats: int
+    ryw_pairs: int  # POST + GET pairs
+    ryw_warmup: int
+
+
+FULL = Params(
+    conversations=1000,
+    messages_each=100,
+    long_messages=10_000,
+    rebuild_repeats=5,
+    requests=1000,
+    warmup=200,
+    repeats=3,
+    ryw_pairs=1000,
+    ryw_warmup=50,
+)
+QUICK = Params(
+    conversations=50,
+    messages_each=100,
+    long_messages=1000,
+    rebuild_repeats=1,
+    requests=200,
+    warmup=20,
+    repeats=1,
+    ryw_pairs=100,
+    ryw_warmup=10,
+)
+
+
+def _seed_and_rebuild(
+    services: Services, store: Storage, params: Params, result: dict[str, Any]
+) -> dict[str, Any]:
+    """Fill the store, time catch-up and rebuilds; returns what the HTTP phase needs."""
+    agent_id = seed.create_agent(services)
+    log.info("  seeding %d conversations x %d messages", params.conversations, params.messages_each)
+    seeded = seed.seed(services, agent_id, params.conversations, params.messages_each)
+    started = time.perf_counter()
+    caught_up = services.projector.catch_up()
+    catch_up_seconds = time.perf_counter() - started
+    log_events = services.projector.source.max_position()
+    result["seed"] = {
+        "conversations": params.conversations,
+        "messages_per_conversation": params.messages_each,
+        "message_events": seeded.messages,
+        "log_events": log_events,
+        "seconds": round(seeded.seconds, 3),
+        "events_per_second": round(seeded.messages / seeded.seconds),
+        "final_catch_up_events": caught_up,
+        "final_catch_up_seconds": round(catch_up_seconds, 3),
+    }
+    log.info(
+        "  seeded %d message events in %.1fs (%d in the log)",
+        seeded.messages,
+        seeded.seconds,
+        log_events,
+    )
+    # Rebuilds run over the seeded log before the long conversation is added.
+    if store.backend == "postgres":
+        log.info("  rebuild messages before the planner has statistics (once)")
+        result["rebuild_without_planner_statistics"] = {
+            "messages": rebuild.rebuild_rate(services, "messages", 1)
+        }
+    result["planner_statistics"] = analyze(store)
+    result["rebuild"] = rebuild.rebuild_all(services, params.rebuild_repeats)
+
+    started = time.perf_counter()
+    long_row = services.conversations.create(DEFAULT_ACTOR, agent_id)
+    seed.append_messages(services, long_row.id, params.long_messages)
+    services.projector.catch_up()
+    result["seed"]["long_conversation"] = {
+        "messages": params.long_messages + 1,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+    return {
+        "agent_id": agent_id,
+        "agent_conversations": params.conversations + 1,
+        "short": (seeded.conversation_ids[0], params.messages_each + 1),
+        "long": (long_row.conversation_id, params.long_messages + 1),
+    }
+
+
+def _http(server_env: dict[str, str], params: Params, seeded: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    started = time.perf_counter()
+    with running_server(server_env) as server:
+        out["server"] = {
+            "pid": server.pid,
+            "startup_seconds": round(time.perf_counter() - started, 3),
+            "after_startup": server.memory(),
+        }
+        listing = message_latency(
+            server.base_url,
+            {"short": seeded["short"], "long": seeded["long"]},
+            requests=params.requests,
+            warmup=params.warmup,
+            repeats=params.repeats,
+        )
+        short_p99, long_p99 = listing["short"]["p99_ms"], listing["long"]["p99_ms"]
+        listing["p99_ratio_long_to_short"] = round(long_p99 / short_p99, 3) if short_p99 else None
+        listing["p50_ratio_long_to_short"] = (
+            round(listing["long"]["p50_ms"] / listing["short"]["p50_ms"], 3)
+            if listing["short"]["p50_ms"]
+            else None
+        )
+        out["list_messages"] = listing
+        out["read_your_writes"] = read_your_writes(
+            server.base_url, seeded["agent_id"], params.ryw_pairs, params.ryw_warmup
+        )
+        out["read_your_writes"]["agent_conversations_at_start"] = seeded["agent_conversations"]
+        # VmHWM is the peak resident set over the server's whole life, read just before it stops.
+        memory = server.memory()
+        out["server"]["peak_rss_mib"] = memory["peak_rss_mib"]
+        out["server"]["rss_mib_at_end"] = memory["rss_mib"]
+        log.info("  server peak RSS %.1f MiB", memory["peak_rss_mib"] or 0.0)
+    return out
+
+
+def run_backend(backend: str, params: Params, postgres_url: str) -> dict[str, Any]:
+    """Every measurement on one backend; an error is recorded, not raised."""
+    result: dict[str, Any] = {"backend": backend}
+    started = time.perf_counter()
+    log.info("== %s", backend)
+    try:
+        with storage(backend, postgres_url) as store:
+            result["storage"] = store.details
+            services = build(store.settings)
+            try:
+                seeded = _seed_and_rebuild(services, store, params, result)
+            finally:
+                services.close()
+            result.update(_http(store.server_env, params, seeded))
+    except Exception as exc:
+        log.error("  %s failed: %s", backend, exc)
+        result["error"] = "".join(traceback.format_exception(exc))
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    targets = evaluate(backend, result)
+    result["targets"] = targets
+    result["passed"] = "error" not in result and all(t["pass"] for t in targets)
+    return result

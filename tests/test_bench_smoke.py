@@ -1,0 +1,52 @@
+"""Smoke test of the benchmark harness: it runs and prints the documented JSON.
+
+Never asserts on timings: performance targets live in ``bench/``, not in tests.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.e2e
+def test_quick_sqlite_bench_prints_its_json() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--backend", "sqlite", "--quick"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    document = json.loads(done.stdout)
+
+    assert document["mode"] == "quick"
+    assert {"benchmark", "machine", "parameters", "targets", "results", "passed"} <= set(document)
+    assert {"cpu_count", "python_version"} <= set(document["machine"])
+    assert len(document["results"]) == 1
+    result = document["results"][0]
+    assert "error" not in result, result.get("error")
+    assert result["backend"] == "sqlite"
+    assert {"seed", "rebuild", "list_messages", "read_your_writes", "server", "targets"} <= set(
+        result
+    )
+    assert {"messages", "conversations", "agents"} <= set(result["rebuild"])
+    assert result["rebuild"]["messages"]["events"] > 0
+    assert "events_per_second" in result["rebuild"]["messages"]
+    for label in ("short", "long"):
+        assert {"p50_ms", "p99_ms", "messages"} <= set(result["list_messages"][label])
+    assert "p99_ratio_long_to_short" in result["list_messages"]
+    assert {"p50_ms", "p99_ms"} <= set(result["read_your_writes"]["pair"])
+    assert "peak_rss_mib" in result["server"]
+    assert result["targets"]
+    for verdict in result["targets"]:
+        assert {"name", "value", "target", "pass"} <= set(verdict)
+        assert verdict["pass"] in (True, False)
+    assert isinstance(result["passed"], bool)
