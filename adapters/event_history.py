@@ -30,6 +30,9 @@ class PopoHistory:
                     break
         return found
 
+    def analyze(self) -> None:
+        pass
+
 
 class SQLiteHistory:
     def __init__(self, recorder: Any) -> None:
@@ -51,6 +54,9 @@ class SQLiteHistory:
                 for row in cur.fetchall()
             ]
 
+    def analyze(self) -> None:
+        pass
+
 
 class PostgresHistory:
     def __init__(self, recorder: Any) -> None:
@@ -60,6 +66,17 @@ class PostgresHistory:
             " WHERE originator_id = %s AND originator_version > %s"
             " ORDER BY originator_version LIMIT %s"
         ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+        self._analyze = SQL("ANALYZE {}.{}").format(
+            Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
+        )
+
+    def analyze(self) -> None:
+        """The library turns autovacuum (and so auto-analyze) off for its append-only table;
+        without statistics a filtered scan of the log sorts it whole, page after page.
+        """
+        with self._recorder.datastore.get_connection() as conn:
+            conn.execute(self._analyze)
+            conn.commit()
 
     def select(
         self, originator_id: UUID, after_version: int, limit: int

@@ -240,10 +240,11 @@ class ConversationQueries:
         )
         return [(row[0], row[1]) for row in rows]
 
-    def message_count_of_agent(self, agent_id: str) -> int:
+    def message_count_of_agent(self, organization_id: str, agent_id: str) -> int:
         rows = self.store.query(
-            "SELECT COALESCE(SUM(message_count), 0) FROM conversations WHERE agent_id = %s",
-            (agent_id,),
+            "SELECT COALESCE(SUM(message_count), 0) FROM conversations"
+            " WHERE organization_id = %s AND agent_id = %s",
+            (organization_id, agent_id),
         )
         return int(rows[0][0])
 

@@ -80,9 +80,9 @@ class MessageList(Projection):
         }
 
     def _appended(self, e: Any, w: Writer) -> None:
-        w.execute(
-            "INSERT INTO {messages} (conversation_id, position, message_id, role, message_type,"
-            " created_at, item) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+        w.insert(
+            "messages",
+            "conversation_id, position, message_id, role, message_type, created_at, item",
             (
                 str(e.originator_id),
                 e.originator_version,

@@ -22,8 +22,37 @@ class Writer:
         # template -> compiled query for these tables: a batch runs the same few statements
         # thousands of times, and compiling means sorting the tables and a keyed cache lookup.
         self._compiled: dict[str, Any] = {}
+        # Rows waiting to go out as one multi-row INSERT (see ``insert``).
+        self._pending: tuple[str, str] | None = None
+        self._rows: list[Sequence[Any]] = []
+
+    def insert(self, table: str, columns: str, row: Sequence[Any]) -> None:
+        """Queue a row; consecutive rows for one table go out as one multi-row INSERT, which a
+        rebuild needs (one statement per row is a round trip per event on PostgreSQL).
+        """
+        if self._pending != (table, columns):
+            self.flush()
+            self._pending = (table, columns)
+        self._rows.append(row)
+        if len(self._rows) >= INSERT_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Send queued rows. Runs before any other statement, so order is kept."""
+        if not self._rows:
+            return
+        assert self._pending is not None
+        table, columns = self._pending
+        marks = "(" + ", ".join(["%s"] * len(self._rows[0])) + ")"
+        template = f"INSERT INTO {{{table}}} ({columns}) VALUES " + ", ".join(
+            [marks] * len(self._rows)
+        )
+        rows, self._rows = self._rows, []
+        self.execute(template, [value for row in rows for value in row])
 
     def execute(self, template: str, params: Sequence[Any] = ()) -> None:
+        if self._rows:  # queued rows first: statements run in the order they were given
+            self.flush()
         query = self._compiled.get(template)
         if query is None:
             query = self._compiled[template] = self.store.compile(template, self.tables)
@@ -33,6 +62,9 @@ class Writer:
         self.execute(template, params)
         return self.cur.fetchone()
 
+
+# Rows per multi-row INSERT: well under SQLite's 32,766 bound variables at 7 columns.
+INSERT_ROWS = 250
 
 Handler = Callable[[Any, Writer], None]
 

@@ -40,6 +40,10 @@ class EventSource(Protocol):
 
     def max_position(self) -> int: ...
 
+    def prepare_for_scan(self) -> None:
+        """Ready the log for a full read (PostgreSQL: fresh planner statistics)."""
+        ...
+
 
 @dataclass(frozen=True)
 class RebuildResult:
@@ -128,6 +132,8 @@ class Projector:
                 for name, (_, done) in state.items():
                     if position > done:
                         self.projections[name].apply(event, writers[name])
+            for writer in writers.values():
+                writer.flush()
             if not events:
                 return 0, start
             last = events[-1][0]
@@ -157,6 +163,7 @@ class Projector:
     def rebuild(self, name: str, progress: Progress | None = None) -> RebuildResult:
         projection = self.projections[name]
         started = time.perf_counter()
+        self.source.prepare_for_scan()
         with self.store.write() as cur:
             active = self._active(cur, name)
             cur.execute(
@@ -206,6 +213,7 @@ class Projector:
         writer = Writer(self.store, cur, tables)
         for _, event in events:
             projection.apply(event, writer)
+        writer.flush()
         return int(events[-1][0])
 
     # -- registry ----------------------------------------------------------------------------

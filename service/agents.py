@@ -168,7 +168,7 @@ class AgentService:
             own = self.ctx.app.get(Conversation, ids.default_conversation_id(agent.id))
             if own is None:
                 return [agent]
-            count = self.ctx.conversations.message_count_of_agent(agent_id)
+            count = self.ctx.conversations.message_count_of_agent(actor.organization_id, agent_id)
             own.recompile_system_message(
                 compile_system_message(agent.system, agent.blocks, datetime.now(UTC), count)
             )

@@ -12,6 +12,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from domain.agent import Agent
 from domain.conversation import Conversation
 
 A = TypeVar("A", bound=Aggregate)
@@ -22,7 +23,9 @@ SAVE_ATTEMPTS = 30
 class ConvlogApplication(Application[UUID]):
     name = "convlog"
     # Light aggregate state keeps snapshots small; they bound load time for long streams.
-    snapshotting_intervals = {Conversation: 100}  # noqa: RUF012 (the library's class attribute)
+    # Agents gain an event per conversation opened: snapshot them often, so opening one stays
+    # cheap however many came before.
+    snapshotting_intervals = {Conversation: 100, Agent: 20}  # noqa: RUF012 (library attribute)
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:

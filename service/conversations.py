@@ -66,7 +66,9 @@ class ConversationService:
                 is_default=False,
                 created_by_id=actor.user_id,
             )
-            previous = self.ctx.conversations.message_count_of_agent(agent_id)
+            previous = self.ctx.conversations.message_count_of_agent(
+                actor.organization_id, agent_id
+            )
             conversation.append_message(
                 message_id=ids.new(ids.MESSAGE),
                 role="system",

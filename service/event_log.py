@@ -31,6 +31,10 @@ class StoredHistory(Protocol):
         self, originator_id: UUID, after_version: int, limit: int
     ) -> list[tuple[int, StoredEvent]]: ...
 
+    def analyze(self) -> None:
+        """Refresh the store's query-planner statistics, where it has any."""
+        ...
+
 
 class EventLog:
     """Reads the log in global order (for projections) and per stream (for auditors)."""
@@ -48,6 +52,9 @@ class EventLog:
 
     def max_position(self) -> int:
         return self.app.recorder.max_notification_id() or 0
+
+    def prepare_for_scan(self) -> None:
+        self._history.analyze()
 
     def history(self, originator_id: UUID, after_version: int, limit: int) -> list[EventRecord]:
         records = []
