@@ -103,10 +103,17 @@ def _postgres_startup_lock(settings: Settings) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (STARTUP_LOCK_KEY,))
 
 
+# Recently used aggregates stay in memory; each get still reads any newer events first
+# ("fast-forward"), so writes by other processes are never missed.
+AGGREGATE_CACHE = {"AGGREGATE_CACHE_MAXSIZE": "2000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
+
+
 def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, StoredHistory]:
     backend = settings.backend
     if backend == "memory":
-        app = ConvlogApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+        app = ConvlogApplication(
+            env={"PERSISTENCE_MODULE": "eventsourcing.popo", **AGGREGATE_CACHE}
+        )
         return app, SQLiteViewStore(None), PopoHistory(app.recorder)
     if backend == "sqlite":
         path = settings.sqlite_path
@@ -116,6 +123,7 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "10",
+                **AGGREGATE_CACHE,
             }
         )
         views = path.with_name(path.stem + "-views" + path.suffix)
@@ -136,6 +144,7 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
         "POSTGRES_SCHEMA": settings.database_schema,
         "POSTGRES_POOL_SIZE": str(settings.db_pool_size),
         "POSTGRES_MAX_OVERFLOW": str(settings.db_pool_size),
+        **AGGREGATE_CACHE,
     }
     with _postgres_startup_lock(settings):
         app = ConvlogApplication(env=env)
