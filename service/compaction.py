@@ -209,7 +209,10 @@ class CompactionService:
         chosen = plan(messages, settings["mode"], settings["sliding_window_percentage"], window)
         if chosen is None or chosen.num_after >= chosen.num_before:
             raise InvalidArgument(NOTHING_TO_COMPACT)
-        summary = await self._summarize(handle, settings, chosen)
+        summarizer = settings.get("model") or agent.model or "convlog/builtin"
+        summary = await self._summarize(
+            handle, settings, chosen, fallback=summarizer if summarizer != handle else None
+        )
         message_id = ids.new(ids.MESSAGE)
         now = datetime.now(UTC)
 
@@ -245,7 +248,9 @@ class CompactionService:
             summary, message_id, chosen.num_before, chosen.num_after, chosen.mode, tokens
         )
 
-    async def _summarize(self, handle: str, settings: dict[str, Any], chosen: Plan) -> str:
+    async def _summarize(
+        self, handle: str, settings: dict[str, Any], chosen: Plan, fallback: str | None = None
+    ) -> str:
         request = ModelRequest(
             handle,
             [
@@ -261,11 +266,10 @@ class CompactionService:
                 if isinstance(item, TextDelta):
                     parts.append(item.text)
         except ModelError:
-            if not settings["mode"].startswith("self_compact"):
+            if not settings["mode"].startswith("self_compact") or fallback is None:
                 raise
-            # Letta's fallback: the agent's own model failed, so use the summarizer settings.
-            fallback = {**settings, "mode": "sliding_window", "model": None}
-            return await self._summarize(handle, fallback, chosen)
+            # Letta's fallback: the agent's own model failed; the summarizer takes over.
+            return await self._summarize(fallback, {**settings, "mode": "sliding_window"}, chosen)
         summary = "".join(parts).strip()
         if not summary:
             raise ModelError("empty_response", "The summarizer returned no content.")

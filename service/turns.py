@@ -283,9 +283,19 @@ class TurnService:
                 ChatMessage(m["role"], plain_text(m["content"])) for m in turn.request.messages
             ]
             settings = {**turn.model_settings}
-            answer, usage, cancelled = await self._call_model(
-                turn, ModelRequest(turn.handle, history + inputs, settings)
-            )
+            history = await self._fit(turn, history, inputs, provider_refused=False)
+            try:
+                answer, usage, cancelled = await self._call_model(
+                    turn, ModelRequest(turn.handle, history + inputs, settings)
+                )
+            except ModelError as exc:
+                if exc.kind != "context_window" or turn.first_token is not None:
+                    raise
+                # The provider counts differently: compact, then try once more.
+                history = await self._fit(turn, history, inputs, provider_refused=True)
+                answer, usage, cancelled = await self._call_model(
+                    turn, ModelRequest(turn.handle, history + inputs, settings)
+                )
             if cancelled:
                 result.stop_reason = "cancelled"
             else:
