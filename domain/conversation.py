@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
-from domain.errors import Conflict, InvalidArgument, NotFound
+from domain.errors import BadRequest, Conflict, InvalidArgument, NotFound
 
 UPDATABLE_FIELDS = ("summary", "model", "model_settings")
 
@@ -203,7 +203,7 @@ class Conversation(Aggregate):
                 "Cannot compact the conversation while a run is active; cancel it or wait"
             )
         if num_messages_after >= num_messages_before:
-            raise InvalidArgument(NOTHING_TO_COMPACT)
+            raise BadRequest(NOTHING_TO_COMPACT)
         self._compact(
             summary_message_id=summary_message_id,
             summary=summary,
@@ -214,6 +214,7 @@ class Conversation(Aggregate):
             settings=settings,
             model=model,
             trigger=trigger,
+            run_id=run_id,
         )
 
     @event("Compacted", topic="convlog.Conversation.Compacted")
@@ -228,6 +229,7 @@ class Conversation(Aggregate):
         settings: dict[str, Any],
         model: str,
         trigger: str,
+        run_id: str | None,
     ) -> None:
         self.message_count += 1  # the summary message is listed where it was made
         self.summary_message_id = summary_message_id

@@ -23,3 +23,7 @@ class Expired(DomainError):
 
 class Unavailable(DomainError):
     """The request needs a service that is not configured (HTTP 503)."""
+
+
+class BadRequest(DomainError):
+    """Refused with HTTP 400 and the plain message (Letta's bare ValueError, no code prefix)."""

@@ -11,6 +11,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _json_string
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +20,7 @@ from anyio import to_thread
 from domain import ids
 from domain.agent import Agent
 from domain.conversation import NOTHING_TO_COMPACT, Conversation
-from domain.errors import Conflict, InvalidArgument, NotFound
+from domain.errors import BadRequest, Conflict, InvalidArgument, NotFound
 from projections.messages import context_rows
 from service.context import Actor, Context
 from service.context_window import plain_text
@@ -132,8 +133,12 @@ def plan(
 
 
 def transcript(messages: list[tuple[int, str, str]]) -> str:
+    # Each line is exactly json.dumps({"role": role, "content": text}) (both are strings),
+    # with the two strings escaped by json's own encoder function: a third of the cost of
+    # one json.dumps call per message, which dominated compacting a long conversation.
     lines = [
-        json.dumps({"role": "user" if role == "summary" else role, "content": text})
+        f'{{"role": {_json_string("user" if role == "summary" else role)}, '
+        f'"content": {_json_string(text)}}}'
         for _, role, text in messages
     ]
     return "<start_transcript>\n" + "\n".join(lines) + "\n<end_transcript>\n. Generate the summary."
@@ -162,6 +167,7 @@ class Compaction:
     num_messages_after: int
     mode: str
     context_tokens_before: int
+    content: str  # the summary message as listed (Letta's packed JSON)
 
 
 class CompactionService:
@@ -194,10 +200,11 @@ class CompactionService:
         *,
         run_id: str | None = None,
         trigger: str = "manual",
+        model_handle: str | None = None,
     ) -> Compaction:
         conversation, messages = await to_thread.run_sync(self._load, stream_id, run_id)
         if not messages:
-            raise InvalidArgument(NO_CONTEXT)
+            raise BadRequest(NO_CONTEXT)
         agent_settings = agent.settings.get("compaction_settings") or default_settings(
             agent.model, None
         )
@@ -205,16 +212,17 @@ class CompactionService:
         handle = settings.get("model") or agent.model or "convlog/builtin"
         if settings["mode"].startswith("self_compact"):
             handle = agent.model or handle
-        window = self.context_window(agent.model or handle, agent)
+        window = self.context_window(model_handle or agent.model or handle, agent)
         chosen = plan(messages, settings["mode"], settings["sliding_window_percentage"], window)
         if chosen is None or chosen.num_after >= chosen.num_before:
-            raise InvalidArgument(NOTHING_TO_COMPACT)
+            raise BadRequest(NOTHING_TO_COMPACT)
         summarizer = settings.get("model") or agent.model or "convlog/builtin"
         summary = await self._summarize(
             handle, settings, chosen, fallback=summarizer if summarizer != handle else None
         )
         message_id = ids.new(ids.MESSAGE)
         now = datetime.now(UTC)
+        content = packed_summary(summary, chosen.mode, now)
 
         def record() -> None:
             def command() -> list[Any]:
@@ -228,7 +236,7 @@ class CompactionService:
                 fresh.compact(
                     summary_message_id=message_id,
                     summary=summary,
-                    content=packed_summary(summary, chosen.mode, now),
+                    content=content,
                     # Nothing kept: the window starts after the summary itself.
                     keep_from=chosen.keep_from or fresh.version + 1,
                     num_messages_before=chosen.num_before,
@@ -245,7 +253,7 @@ class CompactionService:
         await to_thread.run_sync(record)
         tokens = sum(estimate_tokens(text) for _, _, text in messages)
         return Compaction(
-            summary, message_id, chosen.num_before, chosen.num_after, chosen.mode, tokens
+            summary, message_id, chosen.num_before, chosen.num_after, chosen.mode, tokens, content
         )
 
     async def _summarize(

@@ -28,7 +28,7 @@ from anyio import to_thread
 from domain import ids
 from domain.agent import Agent
 from domain.conversation import BUSY, Conversation
-from domain.errors import Conflict, InvalidArgument, NotFound
+from domain.errors import BadRequest, Conflict, NotFound
 from domain.run import Run
 from projections.runs import RunQueries
 from service import frames
@@ -42,6 +42,8 @@ log = logging.getLogger("convlog.turns")
 
 DEFAULT_HANDLE = "convlog/builtin"
 CANCEL_POLL_SECONDS = 0.25
+# Compactions after a provider's context-window error before the turn gives up (Letta: 3).
+CONTEXT_RETRIES = 3
 
 # ModelError.kind -> (stop_reason, error_type, message, HTTP status when not streaming)
 MODEL_ERRORS: dict[str, tuple[str, str, str, int]] = {
@@ -284,18 +286,18 @@ class TurnService:
             ]
             settings = {**turn.model_settings}
             history = await self._fit(turn, history, inputs, provider_refused=False)
-            try:
-                answer, usage, cancelled = await self._call_model(
-                    turn, ModelRequest(turn.handle, history + inputs, settings)
-                )
-            except ModelError as exc:
-                if exc.kind != "context_window" or turn.first_token is not None:
-                    raise
-                # The provider counts differently: compact, then try once more.
-                history = await self._fit(turn, history, inputs, provider_refused=True)
-                answer, usage, cancelled = await self._call_model(
-                    turn, ModelRequest(turn.handle, history + inputs, settings)
-                )
+            for attempt in range(1 + CONTEXT_RETRIES):
+                try:
+                    answer, usage, cancelled = await self._call_model(
+                        turn, ModelRequest(turn.handle, history + inputs, settings)
+                    )
+                    break
+                except ModelError as exc:
+                    last = attempt == CONTEXT_RETRIES
+                    if exc.kind != "context_window" or turn.first_token is not None or last:
+                        raise
+                    # The provider counts differently: compact, then try again (spec §3.2).
+                    history = await self._fit(turn, history, inputs, provider_refused=True)
             if cancelled:
                 result.stop_reason = "cancelled"
             else:
@@ -346,17 +348,24 @@ class TurnService:
                 None,
                 run_id=turn.run_id,
                 trigger="context_window_exceeded",
+                model_handle=turn.handle,
             )
-        except InvalidArgument:
+        except BadRequest:
             if provider_refused:
                 raise ModelError(
                     "context_window", "The context cannot be compacted further."
                 ) from None
             return history  # nothing to reduce: let the provider decide
-        if turn.request.include_compaction_messages:
-            turn.notices += compaction_notices(turn, done, window)
-            for notice in turn.notices:
-                await self._emit(turn, notice)
+        # Letta reports a compaction as summary + event messages only to JSON requests that
+        # ask for them; otherwise the summary comes back as the user_message it is listed as.
+        if turn.request.include_compaction_messages and not turn.request.streaming:
+            notices = compaction_notices(turn, done, window)
+        else:
+            notices = [summary_as_user_message(turn, done)]
+        turn.notices += notices
+        if turn.request.streaming:
+            for notice in notices:
+                await self._emit_message(turn, notice)
         return await to_thread.run_sync(self._context, turn)
 
     async def _call_model(self, turn: Turn, request: ModelRequest) -> tuple[str, Usage, bool]:
@@ -612,6 +621,22 @@ async def with_pings(
         yield chunk.frame
         if chunk.final:
             return
+
+
+def summary_as_user_message(turn: Turn, done: Compaction) -> dict[str, Any]:
+    return {
+        "id": done.summary_message_id,
+        "date": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "name": None,
+        "message_type": "user_message",
+        "otid": None,
+        "sender_id": None,
+        "step_id": turn.step_id,
+        "is_err": None,
+        "seq_id": None,
+        "run_id": turn.run_id,
+        "content": done.content,
+    }
 
 
 def compaction_notices(turn: Turn, done: Compaction, window: int) -> list[dict[str, Any]]:
