@@ -27,8 +27,8 @@ class Writer:
         self._rows: list[Sequence[Any]] = []
 
     def insert(self, table: str, columns: str, row: Sequence[Any]) -> None:
-        """Queue a row; consecutive rows for one table go out as one multi-row INSERT, which a
-        rebuild needs (one statement per row is a round trip per event on PostgreSQL).
+        """Queue a row; consecutive rows for one table go out in one ``executemany`` (which
+        psycopg pipelines), as a rebuild needs: a statement per row is a round trip per event.
         """
         if self._pending != (table, columns):
             self.flush()
@@ -43,12 +43,13 @@ class Writer:
             return
         assert self._pending is not None
         table, columns = self._pending
-        marks = "(" + ", ".join(["%s"] * len(self._rows[0])) + ")"
-        template = f"INSERT INTO {{{table}}} ({columns}) VALUES " + ", ".join(
-            [marks] * len(self._rows)
-        )
+        marks = ", ".join(["%s"] * len(self._rows[0]))
+        template = f"INSERT INTO {{{table}}} ({columns}) VALUES ({marks})"
+        query = self._compiled.get(template)
+        if query is None:
+            query = self._compiled[template] = self.store.compile(template, self.tables)
         rows, self._rows = self._rows, []
-        self.execute(template, [value for row in rows for value in row])
+        self.cur.executemany(query, rows)
 
     def execute(self, template: str, params: Sequence[Any] = ()) -> None:
         if self._rows:  # queued rows first: statements run in the order they were given
@@ -63,8 +64,8 @@ class Writer:
         return self.cur.fetchone()
 
 
-# Rows per multi-row INSERT: well under SQLite's 32,766 bound variables at 7 columns.
-INSERT_ROWS = 250
+# Rows per executemany.
+INSERT_ROWS = 500
 
 Handler = Callable[[Any, Writer], None]
 
