@@ -120,7 +120,12 @@ class OpenAICompatibleModel:
         try:
             chunks = await client.chat.completions.create(
                 model=request.model,
-                messages=messages,
+                # The SDK walks ``messages`` through its TypedDict transform, about 0.1 ms a
+                # message (100 ms of CPU at 1,000 messages), to change nothing in plain
+                # {role, content} dicts. ``extra_body`` is merged into the JSON body as given,
+                # in the same place: the request on the wire is the same.
+                messages=[],
+                extra_body={"messages": messages},
                 stream=True,
                 stream_options={"include_usage": True},
                 **completion_options(request.settings),

@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench import machine
-from bench.backends import BACKENDS, DEFAULT_POSTGRES_URL, postgres_server_version
+from bench.backends import (
+    BACKENDS,
+    DEFAULT_POSTGRES_URL,
+    DEFAULT_REDIS_URL,
+    postgres_server_version,
+)
 from bench.suite import FULL, QUICK, run_backend
 from bench.targets import TARGETS
 
@@ -25,13 +30,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--quick",
         action="store_true",
-        help="a much smaller run (5k events, 200 requests) for smoke tests; figures not meaningful",
+        help="a much smaller run (5k events, 200 requests, 3 turns per client) for smoke tests; "
+        "figures not meaningful",
     )
     p.add_argument(
         "--postgres-url",
         default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_POSTGRES_URL,
         help="database for the postgres backend; each run uses, then drops, a fresh schema "
         "(default BENCH_DATABASE_URL or %(default)s)",
+    )
+    p.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL") or DEFAULT_REDIS_URL,
+        help="Redis for the postgres backend's turn measurements (PostgreSQL + Redis); "
+        "SQLite runs them single node (default BENCH_REDIS_URL or %(default)s)",
     )
     return p
 
@@ -54,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             info["postgres_server_version"] = postgres_server_version(args.postgres_url)
         except Exception as exc:  # reported again, per backend, by the run itself
             info["postgres_server_version"] = f"unreachable: {exc}"
-    results = [run_backend(b, params, args.postgres_url) for b in backends]
+    results = [run_backend(b, params, args.postgres_url, args.redis_url) for b in backends]
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     document: dict[str, Any] = {
         "benchmark": "convlog",

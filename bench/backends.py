@@ -19,6 +19,7 @@ from runtime.settings import Settings
 log = logging.getLogger("bench")
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/14"
 BACKENDS = ("sqlite", "postgres")
 
 
@@ -89,6 +90,15 @@ def postgres_server_version(url: str) -> str:
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
         row = conn.execute("SHOW server_version").fetchone()
         return str(row[0]) if row else "unknown"
+
+
+def check_redis(url: str) -> dict[str, Any]:
+    """Fails fast when Redis is unreachable; its version for the report."""
+    from redis import Redis
+
+    with Redis.from_url(url, socket_connect_timeout=5) as redis:
+        info = redis.info("server")
+    return {"url": url, "server_version": str(info.get("redis_version", "unknown"))}
 
 
 @contextmanager

@@ -38,10 +38,9 @@ class Seeded:
     seconds: float
 
 
-def create_agent(services: Services, name: str = "bench") -> str:
+def create_agent(services: Services, name: str = "bench", model: str = "openai/gpt-4o-mini") -> str:
     row = services.agents.create(
-        DEFAULT_ACTOR,
-        AgentSpec(name=name, model="openai/gpt-4o-mini", memory_blocks=[BlockSpec("human", "x")]),
+        DEFAULT_ACTOR, AgentSpec(name=name, model=model, memory_blocks=[BlockSpec("human", "x")])
     )
     return row.id
 

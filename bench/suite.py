@@ -8,12 +8,16 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import rebuild, seed
-from bench.backends import Storage, analyze, storage
+from bench import compaction, rebuild, seed
+from bench.backends import Storage, analyze, check_redis, storage
+from bench.fake_model import MODEL as FAKE_MODEL
+from bench.fake_model import fake_openai_process
 from bench.message_latency import message_latency
 from bench.read_your_writes import read_your_writes
 from bench.server import running_server
 from bench.targets import evaluate
+from bench.turn_history import seed_histories, turn_history
+from bench.turn_throughput import turn_throughput
 from runtime.bootstrap import Services, build
 from service.context import DEFAULT_ACTOR
 
@@ -31,6 +35,15 @@ class Params:
     repeats: int
     ryw_pairs: int  # POST + GET pairs
     ryw_warmup: int
+    turn_concurrency: tuple[int, ...]  # C: concurrent clients, each on its own conversation
+    turn_messages: int  # M: timed turns per client
+    turn_warmup: int  # untimed turns per client first
+    history_lengths: tuple[int, ...]  # messages of history before the compared turns
+    history_conversations: int  # per length and model
+    history_turns: int  # timed turns per conversation after its first
+    compaction_sizes: tuple[int, ...]  # messages in the compacted conversations
+    compaction_http: int  # conversations per size compacted over HTTP
+    compaction_in_process: int  # conversations per size compacted in-process (the split)
 
 
 FULL = Params(
@@ -43,6 +56,15 @@ FULL = Params(
     repeats=3,
     ryw_pairs=1000,
     ryw_warmup=50,
+    turn_concurrency=(1, 4, 16),
+    turn_messages=100,
+    turn_warmup=3,
+    history_lengths=(10, 1000),
+    history_conversations=10,
+    history_turns=5,
+    compaction_sizes=(100, 10_000),
+    compaction_http=5,
+    compaction_in_process=3,
 )
 QUICK = Params(
     conversations=50,
@@ -54,7 +76,20 @@ QUICK = Params(
     repeats=1,
     ryw_pairs=100,
     ryw_warmup=10,
+    turn_concurrency=(1, 4, 16),
+    turn_messages=3,
+    turn_warmup=1,
+    history_lengths=(10, 1000),
+    history_conversations=1,
+    history_turns=2,
+    compaction_sizes=(100, 1000),
+    compaction_http=1,
+    compaction_in_process=1,
 )
+
+# The two zero-delay models every turn measurement runs with: the built-in offline model, and
+# the fake OpenAI-compatible server (tests.fake_openai) reached through the real adapter.
+TURN_MODELS = {"builtin": "convlog/builtin", "fake_openai": f"openai/{FAKE_MODEL}"}
 
 
 def _seed_and_rebuild(
@@ -145,8 +180,96 @@ def _http(server_env: dict[str, str], params: Params, seeded: dict[str, Any]) ->
     return out
 
 
-def run_backend(backend: str, params: Params, postgres_url: str) -> dict[str, Any]:
-    """Every measurement on one backend; an error is recorded, not raised."""
+def _seed_for_turns(services: Services, params: Params, result: dict[str, Any]) -> dict[str, Any]:
+    """After the listing phase: an agent on the built-in model, and the conversations of the
+    history comparison and of compaction.
+    """
+    started = time.perf_counter()
+    agent_id = seed.create_agent(services, "bench-turns", TURN_MODELS["builtin"])
+    histories = seed_histories(
+        services,
+        agent_id,
+        TURN_MODELS,
+        params.history_lengths,
+        params.history_conversations,
+    )
+    log.info("  seeding compaction conversations of %s messages", params.compaction_sizes)
+    to_compact = compaction.seed_conversations(
+        services,
+        agent_id,
+        params.compaction_sizes,
+        params.compaction_http + params.compaction_in_process,
+    )
+    warmup = compaction.seed_conversations(services, agent_id, [min(params.compaction_sizes)], 1)
+    result["seed"]["for_turns_seconds"] = round(time.perf_counter() - started, 3)
+    return {
+        "agent_id": agent_id,
+        "histories": histories,
+        "compaction": {size: ids[: params.compaction_http] for size, ids in to_compact.items()},
+        "compaction_in_process": {
+            size: ids[params.compaction_http :] for size, ids in to_compact.items()
+        },
+        "compaction_warmup": next(iter(warmup.values()))[0],
+    }
+
+
+def _turns(
+    server_env: dict[str, str],
+    redis_url: str | None,
+    params: Params,
+    seeded: dict[str, Any],
+    result: dict[str, Any],
+) -> None:
+    """The turn measurements, on a server of their own: with Redis when ``redis_url`` is
+    given, and with the fake OpenAI server in its own process for ``openai/…`` handles.
+    """
+    with fake_openai_process() as fake:
+        env = {**server_env, "OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "bench"}
+        if redis_url is not None:
+            env["REDIS_URL"] = redis_url
+        started = time.perf_counter()
+        with running_server(env) as server:
+            info: dict[str, Any] = {
+                "pid": server.pid,
+                "redis": redis_url is not None,
+                "startup_seconds": round(time.perf_counter() - started, 3),
+                "after_startup": server.memory(),
+            }
+            result["turn_server"] = info
+            result["turns"] = turn_throughput(
+                server.base_url,
+                seeded["agent_id"],
+                TURN_MODELS,
+                params.turn_concurrency,
+                params.turn_messages,
+                params.turn_warmup,
+                {"server": server.pid, "model_server": fake.pid},
+            )
+            result["turn_history"] = turn_history(
+                server.base_url, seeded["histories"], params.history_turns
+            )
+            # Peak RSS of the turn workload, before compaction reads 10k-message contexts.
+            memory = server.memory()
+            info["peak_rss_mib_after_turns"] = memory["peak_rss_mib"]
+            log.info("  turn server peak RSS %.1f MiB", memory["peak_rss_mib"] or 0.0)
+            over_http = compaction.compaction_over_http(
+                server.base_url, seeded["agent_id"], seeded["compaction"]
+            )
+            result["compaction"]["http"] = over_http
+            result["compaction"]["summary"] = compaction.summarize(
+                over_http, result["compaction"]["in_process"], params.compaction_sizes
+            )
+            memory = server.memory()
+            info["peak_rss_mib"] = memory["peak_rss_mib"]
+            info["rss_mib_at_end"] = memory["rss_mib"]
+
+
+def run_backend(
+    backend: str, params: Params, postgres_url: str, redis_url: str | None = None
+) -> dict[str, Any]:
+    """Every measurement on one backend; an error is recorded, not raised. The turn
+    measurements use Redis on PostgreSQL (``redis_url``), none on SQLite (single node).
+    """
     result: dict[str, Any] = {"backend": backend}
     started = time.perf_counter()
     log.info("== %s", backend)
@@ -159,6 +282,28 @@ def run_backend(backend: str, params: Params, postgres_url: str) -> dict[str, An
             finally:
                 services.close()
             result.update(_http(store.server_env, params, seeded))
+            services = build(store.settings)
+            try:
+                for_turns = _seed_for_turns(services, params, result)
+            finally:
+                services.close()
+            # A process that has not seen these conversations yet, as the server will be (the
+            # seeding process's cached aggregates would replay every seeded event instead).
+            services = build(store.settings)
+            try:
+                result["compaction"] = {
+                    "in_process": compaction.split_in_process(
+                        services,
+                        for_turns["compaction_in_process"],
+                        for_turns["compaction_warmup"],
+                    )
+                }
+            finally:
+                services.close()
+            turn_redis = redis_url if backend == "postgres" else None
+            if turn_redis is not None:
+                result["redis"] = check_redis(turn_redis)
+            _turns(store.server_env, turn_redis, params, for_turns, result)
     except Exception as exc:
         log.error("  %s failed: %s", backend, exc)
         result["error"] = "".join(traceback.format_exception(exc))

@@ -19,7 +19,7 @@ class Target:
     backends: tuple[str, ...] = ("sqlite", "postgres")
 
 
-TARGETS = (
+TARGETS: tuple[Target, ...] = (
     Target(
         "rebuild_messages_rate",
         "rebuild of the messages projection over ~100k MessageAppended events",
@@ -60,6 +60,98 @@ TARGETS = (
         "<=",
         5.0,
         "ms",
+    ),
+)
+
+# Turn targets hold on PostgreSQL + Redis with a zero-delay model: each model of the run.
+TURN_MODEL_LABELS = ("builtin", "fake_openai")
+_PG = ("postgres",)
+
+
+def _turn_targets(model: str) -> tuple[Target, ...]:
+    return (
+        Target(
+            f"turns_per_second_c16_{model}",
+            f"turns/s with 16 concurrent clients ({model} model)",
+            ("turns", model, "c16", "turns_per_second"),
+            ">=",
+            100,
+            "turns/s",
+            backends=_PG,
+        ),
+        Target(
+            f"turn_latency_p99_c16_{model}",
+            f"turn latency (send to [DONE]) p99 with 16 concurrent clients ({model} model)",
+            ("turns", model, "c16", "latency", "p99_ms"),
+            "<=",
+            300.0,
+            "ms",
+            backends=_PG,
+        ),
+        Target(
+            f"first_event_p50_c1_{model}",
+            f"time to the first data: line, p50, one client ({model} model)",
+            ("turns", model, "c1", "first_event", "p50_ms"),
+            "<=",
+            20.0,
+            "ms",
+            backends=_PG,
+        ),
+        Target(
+            f"server_cpu_per_turn_c16_{model}",
+            f"server process CPU (utime + stime) per turn with 16 clients ({model} model)",
+            ("turns", model, "c16", "cpu_per_turn", "server_cpu_ms"),
+            "<=",
+            8.0,
+            "ms",
+            backends=_PG,
+        ),
+        Target(
+            f"turn_history_p50_ratio_{model}",
+            f"turn p50 at 1,000 messages of history / at 10 ({model} model)",
+            ("turn_history", model, "p50_ratio_long_to_short"),
+            "<=",
+            1.3,
+            "x",
+            backends=_PG,
+        ),
+    )
+
+
+TARGETS += (
+    *(t for model in TURN_MODEL_LABELS for t in _turn_targets(model)),
+    Target(
+        "turn_server_peak_rss",
+        "turn server peak RSS (VmHWM) over the turn and history runs",
+        ("turn_server", "peak_rss_mib_after_turns"),
+        "<=",
+        150.0,
+        "MiB",
+        backends=_PG,
+    ),
+    Target(
+        "compact_large_excluding_model",
+        "POST …/compact (mode all) on 10,000 messages, p50, less the model call",
+        ("compaction", "summary", "endpoint_excluding_model_ms_large"),
+        "<=",
+        50.0,
+        "ms",
+    ),
+    Target(
+        "compact_large_to_small_ratio",
+        "compaction without the model call: 10,000 messages / 100 messages",
+        ("compaction", "summary", "endpoint_excluding_model_ratio_large_to_small"),
+        "<=",
+        2.0,
+        "x",
+    ),
+    Target(
+        "turn_after_compaction_ratio",
+        "turn right after a compaction / first turn on a fresh conversation, p50",
+        ("compaction", "summary", "turn_after_to_fresh_p50_ratio"),
+        "<=",
+        1.2,
+        "x",
     ),
 )
 

@@ -112,6 +112,10 @@ class Projector:
             return 0
         applied = 0
         with self._lock:
+            # Concurrent writers queue here; whoever held the lock may have applied our write
+            # already, and then another (empty) view transaction would only add to the queue.
+            if until is not None and until <= self._position:
+                return 0
             while True:
                 count, lowest = self._catch_up_batch()
                 applied += count

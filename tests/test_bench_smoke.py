@@ -45,6 +45,26 @@ def test_quick_sqlite_bench_prints_its_json() -> None:
     assert "p99_ratio_long_to_short" in result["list_messages"]
     assert {"p50_ms", "p99_ms"} <= set(result["read_your_writes"]["pair"])
     assert "peak_rss_mib" in result["server"]
+    # Turns: both zero-delay models, every concurrency level, CPU per turn from /proc.
+    assert {"turns", "turn_history", "compaction", "turn_server"} <= set(result)
+    for model in ("builtin", "fake_openai"):
+        for level in ("c1", "c4", "c16", "c1_stream_tokens"):
+            figures = result["turns"][model][level]
+            assert figures["turns"] > 0
+            assert figures["turns_per_second"] > 0
+            assert {"p50_ms", "p99_ms"} <= set(figures["latency"])
+            assert {"p50_ms", "p99_ms"} <= set(figures["first_event"])
+            assert "server_cpu_ms" in figures["cpu_per_turn"]
+        assert "p50_ratio_long_to_short" in result["turn_history"][model]
+    assert "peak_rss_mib_after_turns" in result["turn_server"]
+    summary = result["compaction"]["summary"]
+    assert {
+        "endpoint_p50_ms_large",
+        "model_ms_large",
+        "endpoint_excluding_model_ms_large",
+        "endpoint_excluding_model_ratio_large_to_small",
+        "turn_after_to_fresh_p50_ratio",
+    } <= set(summary)
     assert result["targets"]
     for verdict in result["targets"]:
         assert {"name", "value", "target", "pass"} <= set(verdict)
