@@ -66,7 +66,7 @@ class MessageList(Projection):
             "CREATE TABLE IF NOT EXISTS {messages} ("
             " conversation_id TEXT NOT NULL, position INTEGER NOT NULL,"
             " message_id TEXT NOT NULL, role TEXT NOT NULL, message_type TEXT NOT NULL,"
-            " created_at BIGINT NOT NULL, item TEXT NOT NULL,"
+            " created_at BIGINT NOT NULL, item TEXT NOT NULL, text TEXT NOT NULL,"
             " PRIMARY KEY (conversation_id, position))",
             "CREATE UNIQUE INDEX IF NOT EXISTS {messages_by_id} ON {messages} (message_id)",
         ]
@@ -82,7 +82,7 @@ class MessageList(Projection):
     def _appended(self, e: Any, w: Writer) -> None:
         w.insert(
             "messages",
-            "conversation_id, position, message_id, role, message_type, created_at, item",
+            "conversation_id, position, message_id, role, message_type, created_at, item, text",
             (
                 str(e.originator_id),
                 e.originator_version,
@@ -91,6 +91,8 @@ class MessageList(Projection):
                 e.message_type,
                 to_micros(e.timestamp),
                 dumps(render_item(e)),
+                # What a model reads, so building a context decodes no JSON.
+                plain_text(e.content),
             ),
         )
 
@@ -112,7 +114,7 @@ class MessageList(Projection):
         }
         w.execute(
             "INSERT INTO {messages} (conversation_id, position, message_id, role, message_type,"
-            " created_at, item) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            " created_at, item, text) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 str(e.originator_id),
                 e.originator_version,
@@ -121,6 +123,7 @@ class MessageList(Projection):
                 "user_message",
                 to_micros(e.timestamp),
                 dumps(item),
+                e.content,
             ),
         )
 
@@ -129,7 +132,8 @@ class MessageList(Projection):
         item = json.loads(row[0])
         item["content"] = e.content
         w.execute(
-            "UPDATE {messages} SET item = %s WHERE message_id = %s", (dumps(item), e.message_id)
+            "UPDATE {messages} SET item = %s, text = %s WHERE message_id = %s",
+            (dumps(item), plain_text(e.content), e.message_id),
         )
 
 
@@ -229,23 +233,32 @@ class Window:
         return system + summary + rest
 
 
+def plain_text(content: Any) -> str:
+    """Plain text of a message's content (a string, or a list of content parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
 def context_rows(
     store: ViewStore, window: Window, after: int | None = None
 ) -> list[tuple[int, str, Any]]:
-    """(position, role, content) in context order: the whole window, or (with ``after``) only
+    """(position, role, text) in context order: the whole window, or (with ``after``) only
     the messages appended after that position.
     """
     if after is not None:
         rows = store.query(
-            "SELECT position, role, item FROM messages"
+            "SELECT position, role, text FROM messages"
             " WHERE conversation_id = %s AND position > %s ORDER BY position",
             (window.conversation_id, after),
         )
     else:
         rows = store.query(
-            "SELECT position, role, item FROM messages WHERE conversation_id = %s"
+            "SELECT position, role, text FROM messages WHERE conversation_id = %s"
             " AND (position = %s OR position >= %s) ORDER BY position",
             (window.conversation_id, window.system_position, window.context_from),
         )
-    found = [(int(p), role, json.loads(item).get("content")) for p, role, item in rows]
+    found = [(int(p), role, text) for p, role, text in rows]
     return found if after is not None else window.order(found)

@@ -23,7 +23,6 @@ from domain.conversation import NOTHING_TO_COMPACT, Conversation
 from domain.errors import BadRequest, Conflict, InvalidArgument, NotFound
 from projections.messages import context_rows
 from service.context import Actor, Context
-from service.context_window import plain_text
 from service.model import ChatMessage, ChatModel, ModelError, ModelRequest, TextDelta
 
 MODES = ("all", "sliding_window", "self_compact_all", "self_compact_sliding_window")
@@ -323,4 +322,4 @@ class CompactionService:
         if row is None:
             return conversation, []
         rows = context_rows(self.ctx.store, row.window)
-        return conversation, [(p, role, plain_text(content)) for p, role, content in rows]
+        return conversation, rows

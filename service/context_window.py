@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from threading import Lock
-from typing import Any
 
 from projections.messages import Window, context_rows
 from projections.store import ViewStore
@@ -46,8 +45,8 @@ class ContextCache:
         else:
             fresh = context_rows(self.store, window, after=entry.last_position)
         messages = entry.messages + [
-            ChatMessage("user" if role == "summary" else role, plain_text(content))  # type: ignore[arg-type]
-            for _, role, content in fresh
+            ChatMessage("user" if role == "summary" else role, text)  # type: ignore[arg-type]
+            for _, role, text in fresh
             if role in MODEL_ROLES
         ]
         last = max([entry.last_position] + [position for position, _, _ in fresh])
@@ -58,12 +57,3 @@ class ContextCache:
             while len(self._entries) > self.max_conversations:
                 self._entries.popitem(last=False)
         return list(messages)
-
-
-def plain_text(content: Any) -> str:
-    """Plain text of a message's content (a string, or a list of content parts)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return ""

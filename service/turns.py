@@ -30,11 +30,12 @@ from domain.agent import Agent
 from domain.conversation import BUSY, Conversation
 from domain.errors import BadRequest, Conflict, NotFound
 from domain.run import Run
+from projections.messages import plain_text
 from projections.runs import RunQueries
 from service import frames
 from service.compaction import Compaction, CompactionService, estimate_tokens
 from service.context import Actor, Context
-from service.context_window import ContextCache, plain_text
+from service.context_window import ContextCache
 from service.model import ChatMessage, ChatModel, ModelError, ModelRequest, TextDelta, Usage
 from service.ports import Chunk, ChunkLog, Lock, Signals
 
