@@ -111,10 +111,7 @@ class AgentService:
         return row
 
     def load(self, actor: Actor, agent_id: str) -> Agent:
-        agent = self.ctx.app.get(Agent, ids.to_uuid(agent_id))
-        if agent is None or agent.deleted or agent.organization_id != actor.organization_id:
-            raise NotFound(AGENT_NOT_FOUND)
-        return agent
+        return self.ctx.load_agent(actor, agent_id)
 
     def delete(self, actor: Actor, agent_id: str) -> None:
         """Delete the agent, then record the deletion in each of its conversations.

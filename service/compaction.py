@@ -286,26 +286,8 @@ class CompactionService:
         return summary
 
     def _resolve(self, actor: Actor, path_id: str) -> tuple[UUID, Agent]:
-        if path_id.startswith(f"{ids.AGENT}-"):
-            agent = self._agent(actor, path_id)
-            return ids.default_conversation_id(agent.id), agent
-        conversation = None
-        if path_id.startswith(f"{ids.CONVERSATION}-"):
-            conversation = self.ctx.app.get(Conversation, ids.to_uuid(path_id))
-        if (
-            conversation is None
-            or conversation.deleted
-            or conversation.is_default
-            or conversation.organization_id != actor.organization_id
-        ):
-            raise NotFound(f"Conversation not found with id='{path_id}'")
-        return conversation.id, self._agent(actor, conversation.agent_id)
-
-    def _agent(self, actor: Actor, agent_id: str) -> Agent:
-        agent = self.ctx.app.get(Agent, ids.to_uuid(agent_id))
-        if agent is None or agent.deleted or agent.organization_id != actor.organization_id:
-            raise NotFound("Agent not found")
-        return agent
+        conversation, agent = self.ctx.load_stream(actor, path_id)
+        return conversation.id, agent
 
     def _load(
         self, stream_id: UUID, run_id: str | None

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from domain import ids
+from domain.agent import Agent
+from domain.conversation import Conversation
+from domain.errors import NotFound
 from projections.agents import AgentQueries
 from projections.conversations import ConversationQueries
 from projections.messages import MessageQueries
@@ -36,6 +39,35 @@ class Context:
         self.agents = AgentQueries(store)
         self.conversations = ConversationQueries(store)
         self.messages = MessageQueries(store)
+
+    def load_agent(self, actor: Actor, agent_id: str) -> Agent:
+        """The live agent behind an ``agent-…`` id, in the actor's organization (else 404)."""
+        agent = self.app.get(Agent, ids.to_uuid(agent_id))
+        if agent is None or agent.deleted or agent.organization_id != actor.organization_id:
+            raise NotFound("Agent not found")
+        return agent
+
+    def load_stream(self, actor: Actor, path_id: str) -> tuple[Conversation, Agent]:
+        """The conversation behind a path id, with its agent: a ``conv-…`` id, or an
+        ``agent-…`` id for the agent's own context (agent-direct mode). 404 otherwise.
+        """
+        if path_id.startswith(f"{ids.AGENT}-"):
+            agent = self.load_agent(actor, path_id)
+            own = self.app.get(Conversation, ids.default_conversation_id(agent.id))
+            if own is None:
+                raise NotFound(f"Conversation not found with id='{path_id}'")
+            return own, agent
+        conversation = None
+        if path_id.startswith(f"{ids.CONVERSATION}-"):
+            conversation = self.app.get(Conversation, ids.to_uuid(path_id))
+        if (
+            conversation is None
+            or conversation.deleted
+            or conversation.is_default
+            or conversation.organization_id != actor.organization_id
+        ):
+            raise NotFound(f"Conversation not found with id='{path_id}'")
+        return conversation, self.load_agent(actor, conversation.agent_id)
 
     def settle(self, position: int) -> None:
         """Bring the views up to a write just made, so the caller reads it at once."""

@@ -176,27 +176,9 @@ class TurnService:
         return turn
 
     def _prepare(self, actor: Actor, path_id: str, request: TurnRequest) -> Turn:
-        if path_id.startswith(f"{ids.AGENT}-"):
-            agent = self._agent(actor, path_id)
-            stream_id = ids.default_conversation_id(agent.id)
-            conversation = self.ctx.app.get(Conversation, stream_id)
-            lock_key = f"conversation:lock:{path_id}"
-        else:
-            conversation = None
-            if path_id.startswith(f"{ids.CONVERSATION}-"):
-                conversation = self.ctx.app.get(Conversation, ids.to_uuid(path_id))
-            if (
-                conversation is None
-                or conversation.deleted
-                or conversation.is_default
-                or conversation.organization_id != actor.organization_id
-            ):
-                raise NotFound(f"Conversation not found with id='{path_id}'")
-            agent = self._agent(actor, conversation.agent_id)
-            stream_id = conversation.id
-            lock_key = f"conversation:lock:{path_id}"
-        if conversation is None:
-            raise NotFound(f"Conversation not found with id='{path_id}'")
+        conversation, agent = self.ctx.load_stream(actor, path_id)
+        stream_id = conversation.id
+        lock_key = f"conversation:lock:{path_id}"
         handle = request.override_model or conversation.model or agent.model or DEFAULT_HANDLE
         self.model.check(handle)
         return Turn(
@@ -215,12 +197,6 @@ class TurnService:
             },
             request=request,
         )
-
-    def _agent(self, actor: Actor, agent_id: str) -> Agent:
-        agent = self.ctx.app.get(Agent, ids.to_uuid(agent_id))
-        if agent is None or agent.deleted or agent.organization_id != actor.organization_id:
-            raise NotFound("Agent not found")
-        return agent
 
     def _claim(self, actor: Actor, turn: Turn) -> None:
         agent_direct = turn.agent_direct
