@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from domain import ids
 from domain.agent import Agent
 from projections.projection import Handler, Projection, Writer
-from projections.store import ViewStore
+from projections.store import ViewStore, page_by_created
 from projections.timefmt import to_micros
 
 
@@ -122,20 +122,17 @@ class AgentQueries:
         if name is not None:
             clauses.append("name = %s")
             params.append(name)
-        for cursor, later in ((after, ascending), (before, not ascending)):
-            if cursor is not None:
-                clauses.append(f"(created_at, id) {'>' if later else '<'} (%s, %s)")
-                params += [cursor.created_at, cursor.id]
-        # With only `before`, take the items nearest to it, then restore the order.
-        backwards = before is not None and after is None
-        direction = "ASC" if ascending != backwards else "DESC"
-        params.append(limit)
-        sql = (
-            f"SELECT {COLUMNS} FROM agents WHERE {' AND '.join(clauses)}"
-            f" ORDER BY created_at {direction}, id {direction} LIMIT %s"
+        rows = page_by_created(
+            self.store,
+            f"SELECT {COLUMNS} FROM agents",
+            clauses,
+            params,
+            ascending=ascending,
+            after=after,
+            before=before,
+            limit=limit,
         )
-        rows = [AgentRow.from_row(row) for row in self.store.query(sql, params)]
-        return rows[::-1] if backwards else rows
+        return [AgentRow.from_row(row) for row in rows]
 
     def get_including_deleted(self, agent_id: str) -> AgentRow | None:
         rows = self.store.query(f"SELECT {COLUMNS} FROM agents WHERE id = %s", (agent_id,))

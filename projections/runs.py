@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from domain import ids
 from domain.run import Run, status_of
 from projections.projection import Handler, Projection, Writer
-from projections.store import ViewStore
+from projections.store import ViewStore, page_by_created
 from projections.timefmt import to_micros
 
 COLUMNS = (
@@ -166,17 +166,14 @@ class RunQueries:
         if background is not None:
             clauses.append("background = %s")
             params.append(int(background))
-        for cursor, later in ((after, ascending), (before, not ascending)):
-            if cursor is not None:
-                clauses.append(f"(created_at, id) {'>' if later else '<'} (%s, %s)")
-                params += [cursor.created_at, cursor.id]
-        # With only `before`, take the items nearest to it, then restore the order.
-        backwards = before is not None and after is None
-        direction = "ASC" if ascending != backwards else "DESC"
-        params.append(limit)
-        sql = (
-            f"SELECT {COLUMNS} FROM runs WHERE {' AND '.join(clauses)}"
-            f" ORDER BY created_at {direction}, id {direction} LIMIT %s"
+        rows = page_by_created(
+            self.store,
+            f"SELECT {COLUMNS} FROM runs",
+            clauses,
+            params,
+            ascending=ascending,
+            after=after,
+            before=before,
+            limit=limit,
         )
-        rows = [RunRow.from_row(row) for row in self.store.query(sql, params)]
-        return rows[::-1] if backwards else rows
+        return [RunRow.from_row(row) for row in rows]

@@ -59,3 +59,42 @@ class ViewStore(ABC):
             cur.execute(self.compile(template, tables or {}), params)
             rows: list[Row] = cur.fetchall()
             return rows
+
+
+class Keyed(Protocol):
+    """A row that can be a cursor: ordered by creation, ties broken by id."""
+
+    @property
+    def created_at(self) -> int: ...
+
+    @property
+    def id(self) -> str: ...
+
+
+def page_by_created(
+    store: ViewStore,
+    select: str,
+    clauses: list[str],
+    params: list[Any],
+    *,
+    ascending: bool,
+    after: Keyed | None,
+    before: Keyed | None,
+    limit: int,
+) -> list[Row]:
+    """One page of ``select … WHERE clauses`` in (created_at, id) order, cursors following the
+    order (decisions §4); with only ``before``, the items nearest to it.
+    """
+    clauses, params = list(clauses), list(params)
+    for cursor, later in ((after, ascending), (before, not ascending)):
+        if cursor is not None:
+            clauses.append(f"(created_at, id) {'>' if later else '<'} (%s, %s)")
+            params += [cursor.created_at, cursor.id]
+    backwards = before is not None and after is None
+    direction = "ASC" if ascending != backwards else "DESC"
+    sql = (
+        f"{select} WHERE {' AND '.join(clauses)}"
+        f" ORDER BY created_at {direction}, id {direction} LIMIT %s"
+    )
+    rows = store.query(sql, [*params, limit])
+    return rows[::-1] if backwards else rows
