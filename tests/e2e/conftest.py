@@ -89,8 +89,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def start_server(env_overrides: dict[str, str], log_dir: Path) -> Iterator[str]:
-    """Start ``convlog serve`` on a free port; yield its base URL; terminate it afterwards."""
+def spawn_server(
+    env_overrides: dict[str, str], log_dir: Path
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start ``convlog serve`` on a free port; yield its base URL and process (a test may kill
+    it); terminate it afterwards.
+    """
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     env.update(env_overrides)
     env.setdefault("PYTHONUNBUFFERED", "1")
@@ -116,10 +120,17 @@ def start_server(env_overrides: dict[str, str], log_dir: Path) -> Iterator[str]:
                 continue
             pytest.fail(str(exc), pytrace=False)
         try:
-            yield url
+            yield url, proc
         finally:
             _stop(proc)
         return
+
+
+@contextmanager
+def start_server(env_overrides: dict[str, str], log_dir: Path) -> Iterator[str]:
+    """Start ``convlog serve`` on a free port; yield its base URL; terminate it afterwards."""
+    with spawn_server(env_overrides, log_dir) as (url, _):
+        yield url
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -10,28 +10,18 @@ from __future__ import annotations
 
 import codecs
 import json
-import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.e2e.conftest import (
-    EMBEDDING,
-    MODEL,
-    REPO,
-    SCRUBBED,
-    SERVE,
-    _stop,
-    _wait_healthy,
-    free_port,
-)
+from tests.e2e.conftest import EMBEDDING, MODEL, spawn_server
+
+__all__ = ["spawn_server"]  # re-exported for the cluster tests
 
 DONE = "[DONE]"
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -48,33 +38,6 @@ NOT_BACKGROUND = (
 def env_for(fake_base_url: str, **extra: str) -> dict[str, str]:
     """Server settings that route ``openai/…`` handles to the fake model."""
     return {"OPENAI_BASE_URL": fake_base_url, "OPENAI_API_KEY": "test", **extra}
-
-
-@contextmanager
-def spawn_server(
-    env_overrides: dict[str, str], log_dir: Path
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Like ``conftest.start_server``, but hands back the process too (to kill it)."""
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update(env_overrides)
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    log_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = log_dir / f"server-{port}.log"
-    with log.open("wb") as sink:
-        proc = subprocess.Popen(
-            [*SERVE, "--host", "127.0.0.1", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_healthy(proc, url, log)
-        yield url, proc
-    finally:
-        _stop(proc)
 
 
 @dataclass(frozen=True)
