@@ -3,6 +3,12 @@
 Its answer is a function of the messages it is given and nothing else, so a new user sees a real
 conversation (it quotes the last thing they said, remembers how the conversation began and counts
 their turns), and tests can see exactly which context a turn was given.
+
+It calls tools by a fixed rule, so the embedded default shows a tool turn with no keys: when
+the user's latest message starts with "remember …" it calls ``memory_insert`` on the first
+memory block it sees in the system message; "search …" calls ``conversation_search``; and
+"call <tool> <JSON arguments>" calls any tool it was offered. After a tool's result it answers
+by saying what the tool returned.
 """
 
 from __future__ import annotations
@@ -12,7 +18,16 @@ import math
 import re
 from collections.abc import AsyncIterator
 
-from service.model import ChatMessage, ModelRequest, TextDelta, Usage
+from service.model import (
+    ChatMessage,
+    ModelRequest,
+    StreamItem,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
+    Usage,
+)
 
 QUOTE_LIMIT = 200
 _WORD = re.compile(r"\s*\S+")
@@ -76,6 +91,47 @@ def reply_to(messages: list[ChatMessage]) -> str:
     )
 
 
+_BLOCK_LABEL = re.compile(r"^<(\w+)>\n<description>", re.MULTILINE)
+_CALL = re.compile(r"^call\s+(\S+)\s*(.*)$", re.DOTALL | re.IGNORECASE)
+
+
+def tool_call_for(messages: list[ChatMessage], tools: tuple[ToolSpec, ...]) -> ToolCall | None:
+    """The tool call the rule makes for the user's latest message, if any."""
+    if not tools or not messages or messages[-1].role != "user":
+        return None
+    offered = {tool.name for tool in tools}
+    text = messages[-1].content.strip()
+    lowered = text.lower()
+    call_id = f"call_builtin_{len(messages)}"
+    if lowered.startswith("remember") and "memory_insert" in offered:
+        system = messages[0].content if messages[0].role == "system" else ""
+        labels = _BLOCK_LABEL.findall(system)
+        fact = text[len("remember") :].lstrip(" :,").removeprefix("that ").strip() or text
+        label = "human" if "human" in labels else (labels[0] if labels else "human")
+        arguments = json.dumps({"label": label, "new_string": fact})
+        return ToolCall(call_id, "memory_insert", arguments)
+    if lowered.startswith("search") and "conversation_search" in offered:
+        query = text[len("search") :].lstrip(" :").removeprefix("for ").strip()
+        return ToolCall(call_id, "conversation_search", json.dumps({"query": query}))
+    match = _CALL.match(text)
+    if match and match.group(1) in offered:
+        return ToolCall(call_id, match.group(1), match.group(2).strip() or "{}")
+    return None
+
+
+def after_tool(messages: list[ChatMessage]) -> str:
+    """The answer once the tool calls of the last step have their results."""
+    results = []
+    for message in reversed(messages):
+        if message.role != "tool":
+            break
+        results.append(message.content)
+    calls = next((m.tool_calls for m in reversed(messages) if m.tool_calls), ())
+    names = ", ".join(call.name for call in calls) or "the tool"
+    said = "; ".join(_quote(result) for result in reversed(results))
+    return f"I called {names}. It returned: {said}."
+
+
 def split_words(text: str) -> list[str]:
     """Word-sized pieces whose concatenation is ``text`` (each keeps its leading whitespace)."""
     pieces = _WORD.findall(text)
@@ -96,14 +152,21 @@ class BuiltinModel:
     def check(self, handle: str) -> None:
         """The built-in model answers under any name."""
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Usage]:
-        reply = reply_to(request.messages)
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
+        call = tool_call_for(request.messages, request.tools)
+        if call is not None:
+            yield ToolCallDelta(0, call.id, call.name, "")
+            for piece in split_words(call.arguments):
+                yield ToolCallDelta(0, arguments=piece)
+            yield Usage(prompt_tokens, estimate_tokens(call.arguments), "tool_calls")
+            return
+        last = request.messages[-1] if request.messages else None
+        reply = after_tool(request.messages) if last and last.role == "tool" else None
+        reply = reply or reply_to(request.messages)
         for piece in split_words(reply):
             yield TextDelta(piece)
-        yield Usage(
-            prompt_tokens=sum(estimate_tokens(m.content) for m in request.messages),
-            completion_tokens=estimate_tokens(reply),
-        )
+        yield Usage(prompt_tokens, estimate_tokens(reply), "stop")
 
     async def aclose(self) -> None:
         pass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from adapters.builtin_model import BuiltinModel
 from adapters.openai_model import OpenAICompatibleModel
-from service.model import ChatModel, ModelRequest, TextDelta, UnknownModel, Usage
+from service.model import ChatModel, ModelRequest, StreamItem, UnknownModel
 
 BUILTIN_PROVIDER = "convlog"
 BUILTIN_HANDLE = "convlog/builtin"
@@ -118,7 +118,7 @@ class ModelRouter:
             self._adapters[provider] = adapter
         return adapter
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Usage]:
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         items = self.adapter_for(request.handle).stream(request)
         try:
             async for item in items:

@@ -1,7 +1,9 @@
 """A ChatModel over any OpenAI-compatible ``/chat/completions`` endpoint (official ``openai`` SDK).
 
-Streams content deltas as they arrive and ends with one ``Usage`` (the server's when it sends
-one, else an estimate of ~4 characters per token). Provider failures become ``ModelError``s;
+Streams content, reasoning (``reasoning_content`` or ``reasoning``, as providers that think send
+it) and tool-call deltas as they arrive, and ends with one ``Usage`` carrying the
+``finish_reason`` (the server's token counts when it sends them, else an estimate of ~4
+characters per token). Provider failures become ``ModelError``s;
 the client never retries on its own (``max_retries=0``): retry policy belongs to the server.
 ``timeout_seconds`` bounds connecting and every wait for data (time to the first byte and the
 silence between chunks), not the length of a whole answer that keeps streaming.
@@ -15,7 +17,16 @@ from typing import Any
 
 import openai
 
-from service.model import ChatMessage, ModelError, ModelRequest, TextDelta, Usage
+from service.model import (
+    ChatMessage,
+    ModelError,
+    ModelRequest,
+    ReasoningDelta,
+    StreamItem,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 CHARS_PER_TOKEN = 4
@@ -38,6 +49,57 @@ def estimate_tokens(text: str) -> int:
 
 def _prompt_tokens(messages: list[ChatMessage]) -> int:
     return sum(estimate_tokens(message.content) for message in messages)
+
+
+def wire_message(message: ChatMessage) -> dict[str, Any]:
+    """A message as OpenAI's chat API takes it."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in message.tool_calls
+            ],
+        }
+    return {"role": message.role, "content": message.content}
+
+
+def tool_options(request: ModelRequest) -> dict[str, Any]:
+    """Tools, and how the model may use them (only when there are tools to use)."""
+    if not request.tools:
+        return {}
+    options: dict[str, Any] = {
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": dict(tool.parameters),
+                },
+            }
+            for tool in request.tools
+        ]
+    }
+    if request.tool_choice is not None:
+        options["tool_choice"] = request.tool_choice
+    if request.parallel_tool_calls is not None:
+        options["parallel_tool_calls"] = request.parallel_tool_calls
+    return options
+
+
+def _reasoning(delta: Any) -> str | None:
+    """Thinking text: ``reasoning_content`` (DeepSeek, vLLM) or ``reasoning`` (OpenRouter)."""
+    extra = getattr(delta, "model_extra", None) or {}
+    text = extra.get("reasoning_content") or extra.get("reasoning")
+    return text if isinstance(text, str) and text else None
 
 
 def completion_options(settings: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,11 +174,13 @@ class OpenAICompatibleModel:
             )
         return self._client
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Usage]:
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         client = self._get_client()
-        messages: list[Any] = [{"role": m.role, "content": m.content} for m in request.messages]
+        messages: list[Any] = [wire_message(m) for m in request.messages]
         completion_text: list[str] = []
         usage: Usage | None = None
+        finish_reason: str | None = None
+        produced = False
         try:
             chunks = await client.chat.completions.create(
                 model=request.model,
@@ -128,6 +192,7 @@ class OpenAICompatibleModel:
                 extra_body={"messages": messages},
                 stream=True,
                 stream_options={"include_usage": True},
+                **tool_options(request),
                 **completion_options(request.settings),
             )
             try:
@@ -138,22 +203,38 @@ class OpenAICompatibleModel:
                             completion_tokens=chunk.usage.completion_tokens or 0,
                         )
                     for choice in chunk.choices:
-                        content = choice.delta.content if choice.delta is not None else None
-                        if content:
-                            completion_text.append(content)
-                            yield TextDelta(content)
+                        finish_reason = choice.finish_reason or finish_reason
+                        delta = choice.delta
+                        if delta is None:
+                            continue
+                        reasoning = _reasoning(delta)
+                        if reasoning:
+                            produced = True
+                            yield ReasoningDelta(reasoning)
+                        if delta.content:
+                            completion_text.append(delta.content)
+                            yield TextDelta(delta.content)
+                        for call in delta.tool_calls or ():
+                            produced = True
+                            function = call.function
+                            yield ToolCallDelta(
+                                index=call.index,
+                                id=call.id,
+                                name=function.name if function is not None else None,
+                                arguments=(function.arguments or "") if function else "",
+                            )
             finally:
                 await chunks.close()
         except openai.OpenAIError as error:
             raise map_error(error) from error
-        if not completion_text:
+        if not completion_text and not produced:
             raise ModelError("empty_response", "The model returned an empty response.")
         if usage is None:
             usage = Usage(
                 prompt_tokens=_prompt_tokens(request.messages),
                 completion_tokens=estimate_tokens("".join(completion_text)),
             )
-        yield usage
+        yield Usage(usage.prompt_tokens, usage.completion_tokens, finish_reason)
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

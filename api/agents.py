@@ -34,6 +34,7 @@ async def create(call: Call) -> Response:
         model=body.model,
         embedding=body.embedding,
         memory_blocks=[BlockSpec(**b.model_dump()) for b in body.memory_blocks or []],
+        include_base_tools=body.include_base_tools,
         settings={
             **body.model_dump(include=set(SETTINGS_FIELDS)),
             # Letta's defaults under what the client set (spec §2.8).

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import agents, conversations, openapi, schemas, turns
+from api import agents, conversations, openapi, schemas, tools, turns
 from api.endpoint import Call, Endpoint
 from api.errors import (
     RequestInvalid,
@@ -42,6 +42,7 @@ ENDPOINTS: list[Endpoint] = [
     *conversations.ENDPOINTS,
     *turns.ENDPOINTS,
     *agents.ENDPOINTS,
+    *tools.ENDPOINTS,
 ]
 
 

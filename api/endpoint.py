@@ -48,6 +48,8 @@ class Endpoint:
     # path parameter -> the id prefixes it accepts (anything else is a 422)
     path_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
     tag: str = "conversations"
+    # The error statuses it answers with besides 422, for the document.
+    errors: tuple[int, ...] = ()
 
     def route(self) -> Route:
         async def endpoint(request: Request) -> Response:

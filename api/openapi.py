@@ -11,6 +11,13 @@ from api.endpoint import Endpoint
 from domain import ids
 
 REF = "#/components/schemas/{model}"
+ERRORS = {
+    400: "Bad request (`{detail}`, Letta's INVALID_ARGUMENT or plain message)",
+    404: "Not found (`{detail}`)",
+    409: "Conflict (`{detail}`): busy, or waiting for an approval",
+    410: "Expired (`{detail}`)",
+    503: "A service this request needs is not configured (`{detail}`)",
+}
 
 
 def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
@@ -68,6 +75,8 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
                 "422": {"description": "Validation Error (`{trace_id, detail}`)"},
             },
         }
+        for status in e.errors:
+            operation["responses"][str(status)] = {"description": ERRORS[status]}
         if e.body is not None:
             operation["requestBody"] = {
                 "required": e.body_required,

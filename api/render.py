@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.schemas import AgentStateOut, BlockOut, ConversationOut, EventOut, MemoryOut, RunOut
+from api.schemas import (
+    AgentStateOut,
+    BlockOut,
+    ConversationOut,
+    EventOut,
+    MemoryOut,
+    RunOut,
+    ToolOut,
+)
+from domain import tools
+from domain.tools import ToolDef
 from projections.agents import AgentRow
 from projections.conversations import ConversationRow
 from projections.runs import RunRow
@@ -79,9 +89,9 @@ def agent(row: AgentRow) -> dict[str, Any]:
         model_settings=settings.get("model_settings"),
         memory=MemoryOut(blocks=blocks, agent_type=state["agent_type"]),
         blocks=blocks,
-        tools=[],
+        tools=[tool(tools.BY_ID[t]) for t in state.get("tool_ids", []) if t in tools.BY_ID],
         sources=[],
-        tool_rules=[],
+        tool_rules=state.get("tool_rules", []),
         message_ids=[],
         timezone=settings.get("timezone"),
         compaction_settings=settings.get("compaction_settings"),
@@ -90,6 +100,33 @@ def agent(row: AgentRow) -> dict[str, Any]:
         created_at=from_micros(row.created_at),
         updated_at=from_micros(row.updated_at),
     ).model_dump(mode="json")
+
+
+def tool(definition: ToolDef) -> ToolOut:
+    return ToolOut(
+        id=definition.id,
+        tool_type=definition.tool_type,
+        description=definition.description,
+        source_type="python",
+        name=definition.name,
+        tags=[definition.tool_type],
+        source_code=None,
+        json_schema={
+            "name": definition.name,
+            "description": definition.description,
+            "parameters": dict(definition.parameters),
+        },
+        args_json_schema=None,
+        return_char_limit=definition.return_char_limit,
+        pip_requirements=None,
+        npm_requirements=None,
+        default_requires_approval=None,
+        enable_parallel_execution=definition.name == "conversation_search",
+        created_by_id=None,
+        last_updated_by_id=None,
+        metadata_={},
+        project_id=None,
+    )
 
 
 def event(record: EventRecord) -> dict[str, Any]:

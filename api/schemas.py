@@ -110,6 +110,10 @@ class CreateAgent(Wire):
     context_window_limit: int | None = Field(None, ge=1, le=2**31 - 1)
     model_settings: dict[str, Any] | None = None
     include_base_tools: bool = True
+    include_base_tool_rules: bool | None = None
+    tools: list[str] | None = None
+    tool_ids: list[str] | None = None
+    tool_rules: list[ToolRuleIn] | None = None
     compaction_settings: CompactionSettings | None = None
 
 
@@ -187,9 +191,9 @@ class AgentStateOut(Wire):
     model_settings: dict[str, Any] | None
     memory: MemoryOut
     blocks: list[BlockOut]
-    tools: list[Any]
+    tools: list[ToolOut]
     sources: list[Any]
-    tool_rules: list[Any]
+    tool_rules: list[dict[str, Any]]
     message_ids: list[str]
     timezone: str | None
     compaction_settings: dict[str, Any] | None = None
@@ -197,6 +201,41 @@ class AgentStateOut(Wire):
     last_updated_by_id: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class ToolOut(Wire):
+    id: str
+    tool_type: str
+    description: str | None
+    source_type: str | None
+    name: str
+    tags: list[str]
+    source_code: str | None
+    json_schema: dict[str, Any] | None
+    args_json_schema: dict[str, Any] | None
+    return_char_limit: int
+    pip_requirements: list[Any] | None
+    npm_requirements: list[Any] | None
+    default_requires_approval: bool | None
+    enable_parallel_execution: bool | None
+    created_by_id: str | None
+    last_updated_by_id: str | None
+    metadata_: dict[str, Any] | None
+    project_id: str | None
+
+
+class ListToolsQuery(Wire):
+    name: str | None = None
+    limit: int = Field(50, ge=0, le=MAX_LIMIT)
+    after: str | None = Field(None, description="A tool id: list the ones after it.")
+
+
+class ToolApproval(Wire):
+    requires_approval: bool
+
+
+class ToolApprovalQuery(Wire):
+    requires_approval: bool | None = Field(None, description="Deprecated: use the body.")
 
 
 class DeletedAgent(Wire):
@@ -254,6 +293,52 @@ class MessageCreate(Wire):
     group_id: str | None = None
 
 
+class ClientToolIn(Wire):
+    """A tool the client runs itself (``client_tools``)."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class ApprovalDecision(Wire):
+    type: Literal["approval"] = "approval"
+    tool_call_id: str = Field(min_length=1)
+    approve: bool
+    reason: str | None = None
+
+
+class ClientToolReturn(Wire):
+    type: Literal["tool"]
+    tool_call_id: str = Field(min_length=1)
+    tool_return: str | list[dict[str, Any]]
+    status: Literal["success", "error"]
+    stdout: list[str] | None = None
+    stderr: list[str] | None = None
+
+
+class ApprovalCreate(Wire):
+    """The answer to a pending approval request (Letta's deprecated single form included)."""
+
+    type: Literal["approval"] = "approval"
+    approvals: list[ApprovalDecision | ClientToolReturn] | None = None
+    approve: bool | None = None
+    approval_request_id: str | None = None
+    reason: str | None = None
+    group_id: str | None = None
+
+
+class ToolReturnCreate(Wire):
+    type: Literal["tool_return"]
+    tool_returns: list[ClientToolReturn]
+
+
+class ToolRuleIn(Wire):
+    type: Literal["requires_approval", "exit_loop", "continue_loop"]
+    tool_name: str = Field(min_length=1)
+    prompt_template: str | None = None
+
+
 class SendMessage(Wire):
     messages: list[dict[str, Any]] | None = None
     input: str | list[dict[str, Any]] | None = None
@@ -269,6 +354,7 @@ class SendMessage(Wire):
     stream_tokens: bool = False
     include_pings: bool = True
     background: bool = False
+    client_tools: list[ClientToolIn] | None = None
 
     @model_validator(mode="after")
     def _one_input(self) -> SendMessage:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
@@ -12,42 +12,91 @@ from api import render, schemas
 from api.conversations import CONVERSATION_OR_AGENT
 from api.endpoint import Call, Endpoint
 from api.errors import RequestInvalid, detail, validation_errors
-from domain.errors import InvalidArgument
+from domain.stops import MODEL_FAILURES
+from projections.messages import plain_text
 from service.context import DEFAULT_ACTOR
 from service.model import ModelError
-from service.turns import MODEL_ERRORS, TurnRequest
+from service.tools.box import ClientTool
+from service.turns import TurnRequest
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 PATH: dict[str, tuple[str, ...]] = {"conversation_id": CONVERSATION_OR_AGENT}
 
 
-def _input_messages(body: schemas.SendMessage) -> list[dict[str, Any]]:
+def _inputs(body: schemas.SendMessage) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """The request's user messages, and its answer to a pending approval (if any)."""
     if body.input is not None:
-        return [{"role": "user", "content": body.input}]
+        return [{"role": "user", "content": body.input}], None
     assert body.messages is not None
-    messages = []
+    messages: list[dict[str, Any]] = []
+    approvals: list[dict[str, Any]] | None = None
     for index, raw in enumerate(body.messages):
         kind = raw.get("type") or (
             "approval" if "approval_request_id" in raw or "approve" in raw else "message"
         )
-        if kind != "message":
-            raise InvalidArgument(
-                "No tool call is awaiting approval: this agent has no client or approval tools."
-            )
-        try:
-            message = schemas.MessageCreate.model_validate(raw)
-        except ValidationError as exc:
-            raise RequestInvalid(validation_errors(exc, f"body.messages.{index}")) from None
-        messages.append(message.model_dump(exclude_none=True, exclude={"type", "group_id"}))
-    return messages
+        where = f"body.messages.{index}"
+        if kind == "message":
+            message = _parse(schemas.MessageCreate, raw, where)
+            messages.append(message.model_dump(exclude_none=True, exclude={"type", "group_id"}))
+            continue
+        approvals = (approvals or []) + _approvals(kind, raw, where)
+    return messages, approvals
 
 
-async def send(call: Call) -> Response:
-    body: schemas.SendMessage = call.body
-    if body.messages is not None and not body.messages:
-        return detail(422, "Messages must not be empty")
-    request = TurnRequest(
-        messages=_input_messages(body),
+def _approvals(kind: str, raw: dict[str, Any], where: str) -> list[dict[str, Any]]:
+    if kind == "tool_return":
+        returns = _parse(schemas.ToolReturnCreate, raw, where)
+        return [_return(item) for item in returns.tool_returns]
+    if kind != "approval":
+        error = {
+            "type": "literal_error",
+            "loc": (where, "type"),
+            "msg": "Input should be 'message', 'approval' or 'tool_return'",
+            "input": kind,
+        }
+        raise RequestInvalid([error])
+    approval = _parse(schemas.ApprovalCreate, raw, where)
+    if approval.approvals is None and approval.approve is not None:
+        # The deprecated single form: one decision on the request's only call.
+        return [
+            {
+                "type": "approval",
+                "tool_call_id": approval.approval_request_id or "",
+                "approve": approval.approve,
+                "reason": approval.reason,
+            }
+        ]
+    found: list[dict[str, Any]] = []
+    for item in approval.approvals or []:
+        if isinstance(item, schemas.ClientToolReturn):
+            found.append(_return(item))
+        else:
+            found.append(item.model_dump())
+    return found
+
+
+def _return(item: schemas.ClientToolReturn) -> dict[str, Any]:
+    result = item.model_dump()
+    if not isinstance(item.tool_return, str):
+        result["tool_return"] = plain_text(item.tool_return)
+    return result
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], raw: dict[str, Any], where: str) -> M:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise RequestInvalid(validation_errors(exc, where)) from None
+
+
+def turn_request(body: schemas.SendMessage, streaming: bool) -> TurnRequest:
+    messages, approvals = _inputs(body)
+    return TurnRequest(
+        messages=messages,
+        approvals=approvals,
         max_steps=body.max_steps,
         stream_tokens=body.stream_tokens,
         include_return_message_types=list(body.include_return_message_types)
@@ -56,12 +105,29 @@ async def send(call: Call) -> Response:
         override_model=body.override_model,
         background=body.background,
         include_pings=body.include_pings,
-        streaming=body.streaming,
+        streaming=streaming,
         include_compaction_messages=body.include_compaction_messages,
+        client_tools=tuple(
+            ClientTool(
+                t.name, t.description or "", t.parameters or {"type": "object", "properties": {}}
+            )
+            for t in body.client_tools or []
+        ),
     )
+
+
+async def send(call: Call) -> Response:
+    body: schemas.SendMessage = call.body
+    if body.messages is not None and not body.messages:
+        return detail(422, "Messages must not be empty")
+    return await answer(call, call.path["conversation_id"], turn_request(body, body.streaming))
+
+
+async def answer(call: Call, path_id: str, request: TurnRequest) -> Response:
+    """Run a turn and answer with its stream, or with its JSON once it is done."""
     turns = call.services.turns
-    turn = await turns.begin(DEFAULT_ACTOR, call.path["conversation_id"], request)
-    if body.streaming:
+    turn = await turns.begin(DEFAULT_ACTOR, path_id, request)
+    if request.streaming:
         return StreamingResponse(
             turns.frames_of(turn), media_type="text/event-stream", headers=SSE_HEADERS
         )
@@ -142,7 +208,7 @@ async def compact(call: Call) -> Response:
 
 
 def model_error_response(exc: ModelError) -> Response:
-    _, error_type, message, status = MODEL_ERRORS[exc.kind]
+    _, error_type, message, status = MODEL_FAILURES[exc.kind]
     return JSONResponse(
         {"error": {"type": error_type, "message": message, "detail": exc.detail}},
         status_code=status,

@@ -23,7 +23,7 @@ from bench.turn_client import client, compact, create_conversation, send_turn
 from runtime.bootstrap import Services
 from service.compaction import CompactionService
 from service.context import DEFAULT_ACTOR
-from service.model import ChatModel, ModelRequest, TextDelta, Usage
+from service.model import ChatModel, ModelRequest, StreamItem
 
 log = logging.getLogger("bench")
 
@@ -41,7 +41,7 @@ class TimedModel:
     def check(self, handle: str) -> None:
         self.inner.check(handle)
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Usage]:
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         clock = time.perf_counter
         started = clock()
         try:

@@ -8,13 +8,14 @@ A message's position in the conversation is the version of its MessageAppended e
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
 from domain.errors import BadRequest, Conflict, InvalidArgument, NotFound
+from domain.tools import ToolCause
 
 UPDATABLE_FIELDS = ("summary", "model", "model_settings")
 
@@ -29,25 +30,38 @@ BUSY = (
 )
 
 
+PENDING_APPROVAL = (
+    "Cannot send a new message: The agent is waiting for approval on a tool call. Please "
+    "approve or deny the pending request before continuing."
+)
+
+
 class Conversation(Aggregate):
     TOPIC = "convlog.Conversation"
+    # Snapshot state version: 2 added pending_approval.
+    class_version = 2
 
-    # Event classes, defined by the @event decorators below; declared for readers and mypy.
-    MessageAppended: ClassVar[type[Aggregate.Event]]
-    Updated: ClassVar[type[Aggregate.Event]]
-    SystemMessageRecompiled: ClassVar[type[Aggregate.Event]]
-    Deleted: ClassVar[type[Aggregate.Event]]
-    RunClaimed: ClassVar[type[Aggregate.Event]]
-    RunLeaseRenewed: ClassVar[type[Aggregate.Event]]
-    RunReleased: ClassVar[type[Aggregate.Event]]
-    Compacted: ClassVar[type[Aggregate.Event]]
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["pending_approval"] = None
 
     @staticmethod
     def create_id(agent_id: str, is_default: bool) -> UUID:
         """An agent's own context has a derived id, found without a lookup."""
         return ids.default_conversation_id(ids.to_uuid(agent_id)) if is_default else uuid4()
 
-    @event("Created", topic="convlog.Conversation.Created")
+    class Created(Aggregate.Created):
+        TOPIC = "convlog.Conversation.Created"
+        organization_id: str
+        agent_id: str
+        summary: str | None
+        model: str | None
+        model_settings: dict[str, Any] | None
+        isolated_blocks: list[dict[str, Any]]
+        is_default: bool
+        created_by_id: str
+
+    @event(Created)
     def __init__(
         self,
         organization_id: str,
@@ -79,6 +93,23 @@ class Conversation(Aggregate):
         # from ``context_from`` on (the system message is always first).
         self.summary_message_id: str | None = None
         self.context_from: int | None = None
+        # The approval request the next input must answer: {message_id, run_id, tool_calls}.
+        self.pending_approval: dict[str, Any] | None = None
+
+    # -- messages --------------------------------------------------------------------------
+
+    class MessageAppended(Aggregate.Event):
+        """One listed message: its position in the conversation is this event's version."""
+
+        TOPIC = "convlog.Conversation.MessageAppended"
+        message_id: str
+        role: str
+        message_type: str
+        content: Any
+        run_id: str | None
+        step_id: str | None
+        otid: str | None
+        extra: dict[str, Any]
 
     def append_message(
         self,
@@ -103,7 +134,7 @@ class Conversation(Aggregate):
             extra=extra or {},
         )
 
-    @event("MessageAppended", topic="convlog.Conversation.MessageAppended")
+    @event(MessageAppended)
     def _append_message(
         self,
         message_id: str,
@@ -118,6 +149,23 @@ class Conversation(Aggregate):
         self.message_count += 1
         if role == "system" and self.system_message_id is None:
             self.system_message_id = message_id
+        if message_type == "approval_request_message":
+            self.pending_approval = {
+                "message_id": message_id,
+                "run_id": run_id,
+                "tool_calls": extra.get("tool_calls") or [],
+            }
+        elif message_type == "approval_response_message":
+            self.pending_approval = None
+
+    def check_no_pending_approval(self) -> None:
+        if self.pending_approval is not None:
+            raise Conflict(PENDING_APPROVAL)
+
+    class Updated(Aggregate.Event):
+        TOPIC = "convlog.Conversation.Updated"
+        changes: dict[str, Any]
+        updated_by_id: str
 
     def update(self, changes: dict[str, Any], updated_by_id: str) -> None:
         """Apply only the fields present; ``null`` cannot clear a field (Letta semantics)."""
@@ -125,22 +173,92 @@ class Conversation(Aggregate):
         present = {k: v for k, v in changes.items() if k in UPDATABLE_FIELDS and v is not None}
         self._update(changes=present, updated_by_id=updated_by_id)
 
-    @event("Updated", topic="convlog.Conversation.Updated")
+    @event(Updated)
     def _update(self, changes: dict[str, Any], updated_by_id: str) -> None:
         for key, value in changes.items():
             setattr(self, key, value)
         self.last_updated_by_id = updated_by_id
 
+    class SystemMessageRecompiled(Aggregate.Event):
+        TOPIC = "convlog.Conversation.SystemMessageRecompiled"
+        message_id: str
+        content: str
+
     def recompile_system_message(self, content: str) -> None:
-        """Replace the system message in place (same id): only the agent's own context does this."""
+        """Replace the system message in place (same id): after a block changed."""
         self._check_alive()
-        if not self.is_default or self.system_message_id is None:
-            raise InvalidArgument("Only an agent's own context recompiles its system message")
+        if self.system_message_id is None:
+            raise InvalidArgument("This conversation has no system message to recompile")
         self._recompile_system_message(message_id=self.system_message_id, content=content)
 
-    @event("SystemMessageRecompiled", topic="convlog.Conversation.SystemMessageRecompiled")
+    @event(SystemMessageRecompiled)
     def _recompile_system_message(self, message_id: str, content: str) -> None:
         pass
+
+    # -- isolated blocks -------------------------------------------------------------------
+
+    class IsolatedBlockEdited(Aggregate.Event):
+        """A memory tool changed this conversation's own copy of a block, during a run."""
+
+        TOPIC = "convlog.Conversation.IsolatedBlockEdited"
+        label: str
+        before: str
+        after: str
+        tool_name: str
+        run_id: str
+        step_id: str
+        tool_call_id: str
+
+    def isolated_block(self, label: str) -> dict[str, Any] | None:
+        return next((b for b in self.isolated_blocks if b["label"] == label), None)
+
+    def edit_isolated_block(self, label: str, after: str, cause: ToolCause) -> None:
+        self._check_alive()
+        block = self.isolated_block(label)
+        if block is None:
+            raise NotFound(f"Block with label '{label}' is not isolated in this conversation")
+        self._edit_isolated_block(
+            label=label,
+            before=block["value"],
+            after=after,
+            tool_name=cause.tool_name,
+            run_id=cause.run_id,
+            step_id=cause.step_id,
+            tool_call_id=cause.tool_call_id,
+        )
+
+    @event(IsolatedBlockEdited)
+    def _edit_isolated_block(
+        self,
+        label: str,
+        before: str,
+        after: str,
+        tool_name: str,
+        run_id: str,
+        step_id: str,
+        tool_call_id: str,
+    ) -> None:
+        self.isolated_blocks = [
+            {**b, "value": after} if b["label"] == label else b for b in self.isolated_blocks
+        ]
+
+    # -- runs ------------------------------------------------------------------------------
+
+    class RunClaimed(Aggregate.Event):
+        TOPIC = "convlog.Conversation.RunClaimed"
+        run_id: str
+        lease_until: datetime
+        lapsed_run_id: str | None
+
+    class RunLeaseRenewed(Aggregate.Event):
+        TOPIC = "convlog.Conversation.RunLeaseRenewed"
+        run_id: str
+        lease_until: datetime
+
+    class RunReleased(Aggregate.Event):
+        TOPIC = "convlog.Conversation.RunReleased"
+        run_id: str
+        status: str
 
     def claim_run(self, run_id: str, now: datetime, lease_until: datetime) -> str | None:
         """Make ``run_id`` the active run. Returns a lapsed run's id that the caller must
@@ -155,7 +273,7 @@ class Conversation(Aggregate):
         self._claim_run(run_id=run_id, lease_until=lease_until, lapsed_run_id=lapsed)
         return lapsed
 
-    @event("RunClaimed", topic="convlog.Conversation.RunClaimed")
+    @event(RunClaimed)
     def _claim_run(self, run_id: str, lease_until: datetime, lapsed_run_id: str | None) -> None:
         self.active_run_id = run_id
         self.lease_until = lease_until
@@ -165,7 +283,7 @@ class Conversation(Aggregate):
             raise Conflict(f"Run {run_id} no longer holds this conversation")
         self._renew_lease(run_id=run_id, lease_until=lease_until)
 
-    @event("RunLeaseRenewed", topic="convlog.Conversation.RunLeaseRenewed")
+    @event(RunLeaseRenewed)
     def _renew_lease(self, run_id: str, lease_until: datetime) -> None:
         self.lease_until = lease_until
 
@@ -174,10 +292,27 @@ class Conversation(Aggregate):
         if self.active_run_id == run_id:
             self._release_run(run_id=run_id, status=status)
 
-    @event("RunReleased", topic="convlog.Conversation.RunReleased")
+    @event(RunReleased)
     def _release_run(self, run_id: str, status: str) -> None:
         self.active_run_id = None
         self.lease_until = None
+
+    # -- compaction ------------------------------------------------------------------------
+
+    class Compacted(Aggregate.Event):
+        """The checkpoint: the summary, and where the kept suffix of the context starts."""
+
+        TOPIC = "convlog.Conversation.Compacted"
+        summary_message_id: str
+        summary: str
+        content: str
+        keep_from: int
+        num_messages_before: int
+        num_messages_after: int
+        settings: dict[str, Any]
+        model: str
+        trigger: str
+        run_id: str | None
 
     def compact(
         self,
@@ -217,7 +352,7 @@ class Conversation(Aggregate):
             run_id=run_id,
         )
 
-    @event("Compacted", topic="convlog.Conversation.Compacted")
+    @event(Compacted)
     def _compact(
         self,
         summary_message_id: str,
@@ -235,11 +370,32 @@ class Conversation(Aggregate):
         self.summary_message_id = summary_message_id
         self.context_from = keep_from
 
+    class ContextReset(Aggregate.Event):
+        """The context starts over after the system message; history stays listed."""
+
+        TOPIC = "convlog.Conversation.ContextReset"
+        keep_from: int
+
+    def reset_context(self) -> None:
+        self._check_alive()
+        if self.active_run_id is not None:
+            raise Conflict("Cannot reset the messages while a run is active; cancel it or wait")
+        self._reset_context(keep_from=self.version + 1)
+
+    @event(ContextReset)
+    def _reset_context(self, keep_from: int) -> None:
+        self.context_from = keep_from
+        self.summary_message_id = None
+        self.pending_approval = None
+
+    class Deleted(Aggregate.Event):
+        TOPIC = "convlog.Conversation.Deleted"
+
     def delete(self) -> None:
         self._check_alive()
         self._delete()
 
-    @event("Deleted", topic="convlog.Conversation.Deleted")
+    @event(Deleted)
     def _delete(self) -> None:
         self.deleted = True
 

@@ -13,6 +13,7 @@ MESSAGE = "message"
 BLOCK = "block"
 RUN = "run"
 STEP = "step"
+TOOL = "tool"
 
 DEFAULT_ORG_ID = "org-00000000-0000-4000-8000-000000000000"
 DEFAULT_USER_ID = "user-00000000-0000-4000-8000-000000000000"
@@ -25,7 +26,9 @@ def pattern(prefix: str) -> str:
 
 USER = "user"
 
-_MATCHERS = {p: re.compile(pattern(p)) for p in (AGENT, CONVERSATION, MESSAGE, BLOCK, RUN, USER)}
+_MATCHERS = {
+    p: re.compile(pattern(p)) for p in (AGENT, CONVERSATION, MESSAGE, BLOCK, RUN, USER, TOOL)
+}
 
 
 def is_valid(prefix: str, value: str) -> bool:

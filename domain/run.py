@@ -7,39 +7,35 @@ the input that did not enter the conversation's context and the error that stopp
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import Conflict
+from domain.stops import status_of
 
 ACTIVE = "running"
 TERMINAL = ("completed", "failed", "cancelled")
-
-# Letta's stop reasons and the run status each one implies (spec §2.5).
-STATUS_OF_STOP_REASON = {
-    "end_turn": "completed",
-    "max_steps": "completed",
-    "tool_rule": "completed",
-    "requires_approval": "completed",
-    "cancelled": "cancelled",
-}
-
-
-def status_of(stop_reason: str) -> str:
-    return STATUS_OF_STOP_REASON.get(stop_reason, "failed")
 
 
 class Run(Aggregate):
     TOPIC = "convlog.Run"
 
-    # Event classes, defined by the @event decorators below; declared for readers and mypy.
-    Completed: ClassVar[type[Aggregate.Event]]
-    Failed: ClassVar[type[Aggregate.Event]]
-    Cancelled: ClassVar[type[Aggregate.Event]]
+    class Created(Aggregate.Created):
+        """RunStarted in the log (the library's name for a creation event is Created)."""
 
-    # The creation event is RunStarted in the log (the library names the class Created).
-    @event("Created", topic="convlog.Run.Started")
+        TOPIC = "convlog.Run.Started"
+        organization_id: str
+        agent_id: str
+        conversation_id: str | None
+        stream_id: str
+        run_type: str
+        background: bool
+        request_config: dict[str, Any]
+        input_messages: list[dict[str, Any]]
+        model: str
+
+    @event(Created)
     def __init__(
         self,
         organization_id: str,
@@ -63,16 +59,54 @@ class Run(Aggregate):
         self.model = model
         self.status = ACTIVE
         self.stop_reason: str | None = None
+        self.steps = 0
 
     @property
     def is_active(self) -> bool:
         return self.status == ACTIVE
 
+    class StepFinished(Aggregate.Event):
+        """One step's work was saved (with its messages, in the same transaction)."""
+
+        TOPIC = "convlog.Run.StepFinished"
+        step_id: str
+        number: int
+        usage: dict[str, Any]
+        tool_call_ids: list[str]
+
+    def finish_step(self, step_id: str, usage: dict[str, Any], tool_call_ids: list[str]) -> None:
+        self._check_active()
+        self._finish_step(
+            step_id=step_id, number=self.steps + 1, usage=usage, tool_call_ids=tool_call_ids
+        )
+
+    @event(StepFinished)
+    def _finish_step(
+        self, step_id: str, number: int, usage: dict[str, Any], tool_call_ids: list[str]
+    ) -> None:
+        self.steps = number
+
+    class Completed(Aggregate.Event):
+        TOPIC = "convlog.Run.Completed"
+        stop_reason: str
+        usage: dict[str, Any]
+        timings: dict[str, int]
+
+    class Failed(Aggregate.Event):
+        TOPIC = "convlog.Run.Failed"
+        stop_reason: str
+        error: dict[str, Any]
+        usage: dict[str, Any]
+
+    class Cancelled(Aggregate.Event):
+        TOPIC = "convlog.Run.Cancelled"
+        reason: str
+
     def complete(self, stop_reason: str, usage: dict[str, Any], timings: dict[str, int]) -> None:
         self._check_active()
         self._complete(stop_reason=stop_reason, usage=usage, timings=timings)
 
-    @event("Completed", topic="convlog.Run.Completed")
+    @event(Completed)
     def _complete(self, stop_reason: str, usage: dict[str, Any], timings: dict[str, int]) -> None:
         self.status = status_of(stop_reason)
         self.stop_reason = stop_reason
@@ -82,7 +116,7 @@ class Run(Aggregate):
         self._check_active()
         self._fail(stop_reason=stop_reason, error=error, usage=usage)
 
-    @event("Failed", topic="convlog.Run.Failed")
+    @event(Failed)
     def _fail(self, stop_reason: str, error: dict[str, Any], usage: dict[str, Any]) -> None:
         self.status = "failed"
         self.stop_reason = stop_reason
@@ -91,7 +125,7 @@ class Run(Aggregate):
         self._check_active()
         self._cancel(reason=reason)
 
-    @event("Cancelled", topic="convlog.Run.Cancelled")
+    @event(Cancelled)
     def _cancel(self, reason: str) -> None:
         self.status = "cancelled"
         self.stop_reason = "cancelled"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -37,12 +37,15 @@ STATE_FIELDS = (
     "blocks",
     "settings",
     "created_by_id",
+    "tool_ids",
+    "tool_rules",
 )
 COLUMNS = "id, organization_id, name, created_at, updated_at, state"
 
 
 class AgentIndex(Projection):
     name = "agents"
+    version = 2  # 2: tools, tool rules and memory edits in the state
     tables: ClassVar[dict[str, list[str]]] = {
         "agents": [
             "CREATE TABLE IF NOT EXISTS {agents} ("
@@ -58,10 +61,14 @@ class AgentIndex(Projection):
         return {
             Agent.Created: self._created,
             Agent.BlockUpdated: self._block_updated,
+            Agent.MemoryEdited: self._memory_edited,
+            Agent.ToolAttached: self._tool_attached,
+            Agent.ToolDetached: self._tool_detached,
+            Agent.ToolRulesChanged: self._tool_rules_changed,
             Agent.Deleted: self._deleted,
         }
 
-    def _created(self, e: Any, w: Writer) -> None:
+    def _created(self, e: Agent.Created, w: Writer) -> None:
         at = to_micros(e.timestamp)
         state = {name: getattr(e, name) for name in STATE_FIELDS}
         state["last_updated_by_id"] = e.created_by_id
@@ -78,18 +85,44 @@ class AgentIndex(Projection):
             ),
         )
 
-    def _block_updated(self, e: Any, w: Writer) -> None:
+    def _change(self, e: Agent.Event, w: Writer, change: Callable[[dict[str, Any]], None]) -> None:
         agent_id = ids.format_id(ids.AGENT, e.originator_id)
         state = json.loads(w.fetchone("SELECT state FROM {agents} WHERE id = %s", (agent_id,))[0])
-        state["blocks"] = [
-            {**b, **e.changes} if b["label"] == e.label else b for b in state["blocks"]
-        ]
+        change(state)
         w.execute(
             "UPDATE {agents} SET state = %s, updated_at = %s WHERE id = %s",
             (json.dumps(state), to_micros(e.timestamp), agent_id),
         )
 
-    def _deleted(self, e: Any, w: Writer) -> None:
+    def _block_updated(self, e: Agent.BlockUpdated, w: Writer) -> None:
+        def change(state: dict[str, Any]) -> None:
+            state["blocks"] = [
+                {**b, **e.changes} if b["label"] == e.label else b for b in state["blocks"]
+            ]
+
+        self._change(e, w, change)
+
+    def _memory_edited(self, e: Agent.MemoryEdited, w: Writer) -> None:
+        def change(state: dict[str, Any]) -> None:
+            state["blocks"] = [
+                {**b, "value": e.after} if b["label"] == e.label else b for b in state["blocks"]
+            ]
+
+        self._change(e, w, change)
+
+    def _tool_attached(self, e: Agent.ToolAttached, w: Writer) -> None:
+        self._change(e, w, lambda state: state["tool_ids"].append(e.tool_id))
+
+    def _tool_detached(self, e: Agent.ToolDetached, w: Writer) -> None:
+        def change(state: dict[str, Any]) -> None:
+            state["tool_ids"] = [t for t in state["tool_ids"] if t != e.tool_id]
+
+        self._change(e, w, change)
+
+    def _tool_rules_changed(self, e: Agent.ToolRulesChanged, w: Writer) -> None:
+        self._change(e, w, lambda state: state.update(tool_rules=e.tool_rules))
+
+    def _deleted(self, e: Agent.Deleted, w: Writer) -> None:
         w.execute(
             "UPDATE {agents} SET deleted = 1, updated_at = %s WHERE id = %s",
             (to_micros(e.timestamp), ids.format_id(ids.AGENT, e.originator_id)),

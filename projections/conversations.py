@@ -103,12 +103,13 @@ class ConversationIndex(Projection):
             Agent.Deleted: self._agent_deleted,
             Conversation.SystemMessageRecompiled: self._context_changed,
             Conversation.Compacted: self._compacted,
+            Conversation.ContextReset: self._reset,
             Conversation.RunClaimed: self._run_claimed,
             Conversation.RunLeaseRenewed: self._run_claimed,
             Conversation.RunReleased: self._run_released,
         }
 
-    def _created(self, e: Any, w: Writer) -> None:
+    def _created(self, e: Conversation.Created, w: Writer) -> None:
         at = to_micros(e.timestamp)
         w.execute(
             "INSERT INTO {conversations} (id, agent_id, organization_id, is_default, summary,"
@@ -130,7 +131,7 @@ class ConversationIndex(Projection):
             ),
         )
 
-    def _appended(self, e: Any, w: Writer) -> None:
+    def _appended(self, e: Conversation.MessageAppended, w: Writer) -> None:
         if e.role == "system":
             # The first message is the system prompt: the context starts there.
             w.execute(
@@ -147,7 +148,7 @@ class ConversationIndex(Projection):
             (to_micros(e.timestamp), str(e.originator_id)),
         )
 
-    def _updated(self, e: Any, w: Writer) -> None:
+    def _updated(self, e: Conversation.Updated, w: Writer) -> None:
         changes = dict(e.changes)
         if "model_settings" in changes:
             changes["model_settings"] = json.dumps(changes["model_settings"])
@@ -160,20 +161,20 @@ class ConversationIndex(Projection):
             (*changes.values(), str(e.originator_id)),
         )
 
-    def _deleted(self, e: Any, w: Writer) -> None:
+    def _deleted(self, e: Conversation.Deleted, w: Writer) -> None:
         w.execute(
             "UPDATE {conversations} SET deleted = 1, updated_at = %s WHERE id = %s",
             (to_micros(e.timestamp), str(e.originator_id)),
         )
 
-    def _context_changed(self, e: Any, w: Writer) -> None:
+    def _context_changed(self, e: Conversation.SystemMessageRecompiled, w: Writer) -> None:
         # Messages already in context changed: caches of the context start over.
         w.execute(
             "UPDATE {conversations} SET context_epoch = context_epoch + 1 WHERE id = %s",
             (str(e.originator_id),),
         )
 
-    def _compacted(self, e: Any, w: Writer) -> None:
+    def _compacted(self, e: Conversation.Compacted, w: Writer) -> None:
         w.execute(
             "UPDATE {conversations} SET message_count = message_count + 1,"
             " context_from = %s, summary_position = %s, context_epoch = context_epoch + 1"
@@ -181,20 +182,29 @@ class ConversationIndex(Projection):
             (e.keep_from, e.originator_version, str(e.originator_id)),
         )
 
-    def _agent_deleted(self, e: Any, w: Writer) -> None:
+    def _reset(self, e: Conversation.ContextReset, w: Writer) -> None:
+        w.execute(
+            "UPDATE {conversations} SET context_from = %s, summary_position = NULL,"
+            " context_epoch = context_epoch + 1 WHERE id = %s",
+            (e.keep_from, str(e.originator_id)),
+        )
+
+    def _agent_deleted(self, e: Agent.Deleted, w: Writer) -> None:
         # Hidden at once; each conversation also records its own Deleted event right after.
         w.execute(
             "UPDATE {conversations} SET agent_deleted = 1 WHERE agent_id = %s",
             (ids.format_id(ids.AGENT, e.originator_id),),
         )
 
-    def _run_claimed(self, e: Any, w: Writer) -> None:
+    def _run_claimed(
+        self, e: Conversation.RunClaimed | Conversation.RunLeaseRenewed, w: Writer
+    ) -> None:
         w.execute(
             "UPDATE {conversations} SET active_run_id = %s, lease_until = %s WHERE id = %s",
             (e.run_id, to_micros(e.lease_until), str(e.originator_id)),
         )
 
-    def _run_released(self, e: Any, w: Writer) -> None:
+    def _run_released(self, e: Conversation.RunReleased, w: Writer) -> None:
         w.execute(
             "UPDATE {conversations} SET active_run_id = NULL, lease_until = NULL,"
             " last_run_completion = %s WHERE id = %s",

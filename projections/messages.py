@@ -33,7 +33,11 @@ ROLE_OF_TYPE = {
 }
 
 
-def render_item(event: Any) -> dict[str, Any]:
+# Item types whose wire form has ``content``; the others carry their own fields (tool_call, …).
+CONTENT_TYPES = ("system_message", "user_message", "assistant_message")
+
+
+def render_item(event: Conversation.MessageAppended) -> dict[str, Any]:
     """The LettaMessage JSON for one appended message (plus ``role``, decisions §12)."""
     extra: dict[str, Any] = dict(event.extra)
     item: dict[str, Any] = {
@@ -48,7 +52,7 @@ def render_item(event: Any) -> dict[str, Any]:
         "seq_id": None,
         "run_id": event.run_id,
     }
-    if event.content is not None:
+    if event.content is not None and event.message_type in CONTENT_TYPES:
         item["content"] = event.content
     item.update(extra)
     item["role"] = event.role
@@ -59,14 +63,47 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
+@dataclass(frozen=True)
+class ContextRow:
+    """A message as the model context needs it (see ``service/context_window.py``)."""
+
+    position: int
+    role: str
+    text: str  # what the model reads (for a tool result: Letta's packed JSON)
+    message_type: str
+    step_id: str | None = None
+    calls: list[dict[str, Any]] | None = None  # tool calls: [{tool_call_id, name, arguments}]
+    tool_call_id: str | None = None  # the call a tool result answers
+
+
+def context_row(e: Conversation.MessageAppended) -> ContextRow:
+    """The model's view of one appended message, as the view stores it."""
+    extra = e.extra
+    calls = extra.get("tool_calls") if "tool_calls" in extra else None
+    text = plain_text(e.content)
+    if calls:  # a readable line for transcripts; the model gets the calls themselves
+        text = "\n".join(f"{c['name']}({c['arguments']})" for c in calls)
+    return ContextRow(
+        e.originator_version,
+        e.role,
+        text,
+        e.message_type,
+        e.step_id,
+        calls or None,
+        extra.get("tool_call_id") if e.message_type == "tool_return_message" else None,
+    )
+
+
 class MessageList(Projection):
     name = "messages"
+    version = 2  # 2: step_id, calls, tool_call_id for the model's context
     tables: ClassVar[dict[str, list[str]]] = {
         "messages": [
             "CREATE TABLE IF NOT EXISTS {messages} ("
             " conversation_id TEXT NOT NULL, position INTEGER NOT NULL,"
             " message_id TEXT NOT NULL, role TEXT NOT NULL, message_type TEXT NOT NULL,"
             " created_at BIGINT NOT NULL, item TEXT NOT NULL, text TEXT NOT NULL,"
+            " step_id TEXT, calls TEXT, tool_call_id TEXT,"
             " PRIMARY KEY (conversation_id, position))",
             "CREATE UNIQUE INDEX IF NOT EXISTS {messages_by_id} ON {messages} (message_id)",
         ]
@@ -79,10 +116,12 @@ class MessageList(Projection):
             Conversation.Compacted: self._compacted,
         }
 
-    def _appended(self, e: Any, w: Writer) -> None:
+    def _appended(self, e: Conversation.MessageAppended, w: Writer) -> None:
+        row = context_row(e)
         w.insert(
             "messages",
-            "conversation_id, position, message_id, role, message_type, created_at, item, text",
+            "conversation_id, position, message_id, role, message_type, created_at, item, text,"
+            " step_id, calls, tool_call_id",
             (
                 str(e.originator_id),
                 e.originator_version,
@@ -92,11 +131,14 @@ class MessageList(Projection):
                 to_micros(e.timestamp),
                 dumps(render_item(e)),
                 # What a model reads, so building a context decodes no JSON.
-                plain_text(e.content),
+                row.text,
+                row.step_id,
+                None if row.calls is None else dumps(row.calls),
+                row.tool_call_id,
             ),
         )
 
-    def _compacted(self, e: Any, w: Writer) -> None:
+    def _compacted(self, e: Conversation.Compacted, w: Writer) -> None:
         # Letta lists the summary where it was made, as a user_message holding the packed JSON.
         item = {
             "id": e.summary_message_id,
@@ -127,7 +169,7 @@ class MessageList(Projection):
             ),
         )
 
-    def _recompiled(self, e: Any, w: Writer) -> None:
+    def _recompiled(self, e: Conversation.SystemMessageRecompiled, w: Writer) -> None:
         row = w.fetchone("SELECT item FROM {messages} WHERE message_id = %s", (e.message_id,))
         item = json.loads(row[0])
         item["content"] = e.content
@@ -240,6 +282,44 @@ def plain_text(content: Any) -> str:
     if isinstance(content, list):
         return "".join(p.get("text", "") for p in content if isinstance(p, dict))
     return ""
+
+
+def model_rows(store: ViewStore, window: Window, after: int | None = None) -> list[ContextRow]:
+    """The context as rows the model's messages are made from: the whole window, or (with
+    ``after``) only the messages appended after that position.
+    """
+    columns = "position, role, text, message_type, step_id, calls, tool_call_id"
+    if after is not None:
+        rows = store.query(
+            f"SELECT {columns} FROM messages"
+            " WHERE conversation_id = %s AND position > %s ORDER BY position",
+            (window.conversation_id, after),
+        )
+    else:
+        rows = store.query(
+            f"SELECT {columns} FROM messages WHERE conversation_id = %s"
+            " AND (position = %s OR position >= %s) ORDER BY position",
+            (window.conversation_id, window.system_position, window.context_from),
+        )
+    found = [
+        ContextRow(int(p), role, text, kind, step, json.loads(calls) if calls else None, call)
+        for p, role, text, kind, step, calls, call in rows
+    ]
+    if after is not None:
+        return found
+    ordered = window.order([(r.position, r.role, r) for r in found])
+    return [r for _, _, r in ordered]
+
+
+def tool_results(store: ViewStore, conversation_id: str, call_ids: list[str]) -> list[str]:
+    """The listed tool_return items (JSON text) answering these calls, in order."""
+    marks = ", ".join(["%s"] * len(call_ids))
+    rows = store.query(
+        "SELECT item FROM messages WHERE conversation_id = %s AND message_type ="
+        f" 'tool_return_message' AND tool_call_id IN ({marks}) ORDER BY position",
+        (conversation_id, *call_ids),
+    )
+    return [row[0] for row in rows]
 
 
 def context_rows(

@@ -74,7 +74,8 @@ class Projection(ABC):
     """A named read model. Subclasses declare tables (DDL templates) and event handlers.
 
     ``tables`` maps each logical table to the statements that create it; ``{t}`` in a statement
-    is that table's physical name for the generation being built. Readers query the logical
+    is that table's physical name for the generation being built. A statement that starts with
+    ``sqlite: `` or ``postgres: `` runs on that backend only. Readers query the logical
     name, which is a SQL view onto the active generation (see ``projector.py``).
     """
 

@@ -33,6 +33,14 @@ REGISTRY_DDL = [
 ]
 
 
+def for_dialect(ddl: str, dialect: str) -> str | None:
+    """A statement for this backend: ``sqlite: …`` and ``postgres: …`` are for one of them."""
+    prefix, sep, rest = ddl.partition(": ")
+    if sep and prefix in ("sqlite", "postgres"):
+        return rest if prefix == dialect else None
+    return ddl
+
+
 class EventSource(Protocol):
     """The event log, read in global order (notification ids that only increase)."""
 
@@ -251,8 +259,10 @@ class Projector:
     def _create_generation(self, cur: Cursor, projection: Projection, generation: int) -> None:
         names = projection.physical_names(generation)
         for statements in projection.tables.values():
-            for ddl in statements:
-                cur.execute(self.store.compile(ddl, names))
+            for statement in statements:
+                ddl = for_dialect(statement, self.store.dialect)
+                if ddl:
+                    cur.execute(self.store.compile(ddl, names))
         cur.execute(
             self._sql(
                 "INSERT INTO projection_tracking (name, generation, position) VALUES (%s, %s, 0)"

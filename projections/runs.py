@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from domain import ids
-from domain.run import Run, status_of
+from domain.run import Run
+from domain.stops import status_of
 from projections.projection import Handler, Projection, Writer
 from projections.store import ViewStore, page_by_created
 from projections.timefmt import to_micros
@@ -65,7 +66,7 @@ class RunIndex(Projection):
             Run.Cancelled: self._cancelled,
         }
 
-    def _started(self, e: Any, w: Writer) -> None:
+    def _started(self, e: Run.Created, w: Writer) -> None:
         state = {
             "request_config": e.request_config,
             # The input, for audit: a failed attempt's input never enters the conversation.
@@ -88,7 +89,7 @@ class RunIndex(Projection):
             ),
         )
 
-    def _finish(self, e: Any, w: Writer, status: str, stop_reason: str, **extra: Any) -> None:
+    def _finish(self, e: Run.Event, w: Writer, status: str, stop_reason: str, **extra: Any) -> None:
         run_id = ids.format_id(ids.RUN, e.originator_id)
         state = json.loads(w.fetchone("SELECT state FROM {runs} WHERE id = %s", (run_id,))[0])
         for key, value in extra.items():
@@ -102,15 +103,15 @@ class RunIndex(Projection):
             (status, stop_reason, to_micros(e.timestamp), json.dumps(state), run_id),
         )
 
-    def _completed(self, e: Any, w: Writer) -> None:
+    def _completed(self, e: Run.Completed, w: Writer) -> None:
         self._finish(
             e, w, status_of(e.stop_reason), e.stop_reason, usage=e.usage, timings=e.timings
         )
 
-    def _failed(self, e: Any, w: Writer) -> None:
+    def _failed(self, e: Run.Failed, w: Writer) -> None:
         self._finish(e, w, "failed", e.stop_reason, usage=e.usage, error=e.error)
 
-    def _cancelled(self, e: Any, w: Writer) -> None:
+    def _cancelled(self, e: Run.Cancelled, w: Writer) -> None:
         self._finish(e, w, "cancelled", "cancelled")
 
 

@@ -16,6 +16,7 @@ from projections.messages import MessageList
 from projections.projection import Projection
 from projections.projector import Projector
 from projections.runs import RunIndex
+from projections.search import MessageSearch
 from projections.sqlite_store import SQLiteViewStore
 from projections.store import ViewStore
 from runtime.settings import Settings
@@ -38,7 +39,7 @@ STARTUP_LOCK_KEY = 0x636F6E766C6F68
 
 
 def all_projections() -> list[Projection]:
-    return [MessageList(), ConversationIndex(), AgentIndex(), RunIndex()]
+    return [MessageList(), ConversationIndex(), AgentIndex(), RunIndex(), MessageSearch()]
 
 
 @dataclass
@@ -170,6 +171,7 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
     conversations = ConversationService(ctx, agents)
     redis, lock, signals, chunks = _cross_process(settings)
     model = model or build_model(settings)
+    compaction = CompactionService(ctx, model, settings.context_windows)
     turns = TurnService(
         ctx,
         model,
@@ -179,10 +181,9 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
         TurnSettings(
             lease_seconds=settings.run_lease_seconds, ping_seconds=settings.keepalive_seconds
         ),
+        compaction,
     )
     runs = RunService(ctx, conversations, lock, signals, chunks)
-    compaction = CompactionService(ctx, model, settings.context_windows)
-    turns.compaction = compaction
     return Services(settings, ctx, agents, conversations, turns, runs, compaction, model, redis)
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from domain import ids
+from domain import ids, tools
 from domain.agent import Agent
 from domain.conversation import Conversation
 from domain.errors import InvalidArgument, NotFound
@@ -43,6 +43,25 @@ class AgentSpec:
     embedding: str | None = None
     memory_blocks: list[BlockSpec] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    include_base_tools: bool = True
+    tools: list[str] = field(default_factory=list)  # names
+    tool_ids: list[str] = field(default_factory=list)
+    tool_rules: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ToolChange:
+    attach: str | None = None  # a tool id
+    detach: str | None = None  # a tool id
+    approval: tuple[str, bool] | None = None  # (tool name, requires approval)
+
+
+def chosen_tools(spec: AgentSpec) -> list[str]:
+    """The base tools (unless left out), then the ones named, then the ones given by id."""
+    chosen = tools.base_tool_ids() if spec.include_base_tools else []
+    chosen += [tools.by_name(name).id for name in spec.tools]
+    chosen += [tools.by_id(tool_id).id for tool_id in spec.tool_ids]
+    return list(dict.fromkeys(chosen))
 
 
 class AgentService:
@@ -82,6 +101,8 @@ class AgentService:
             blocks=blocks,
             settings=spec.settings,
             created_by_id=actor.user_id,
+            tool_ids=chosen_tools(spec),
+            tool_rules=tools.check_rules(spec.tool_rules),
         )
         agent_id = ids.format_id(ids.AGENT, agent.id)
         # The agent's own context (agent-direct mode) starts with its compiled system message.
@@ -139,6 +160,49 @@ class AgentService:
 
             position = max(position, self.ctx.app.save_retrying(delete_conversation))
         self.ctx.settle(position)
+
+    # -- tools -----------------------------------------------------------------------------
+
+    def tools_of(self, actor: Actor, agent_id: str) -> list[tools.ToolDef]:
+        row = self.get(actor, agent_id)
+        return [tools.BY_ID[t] for t in row.state.get("tool_ids", []) if t in tools.BY_ID]
+
+    def change_tools(self, actor: Actor, agent_id: str, change: ToolChange) -> AgentRow:
+        """Attach or detach a tool, or set whether a tool needs approval."""
+
+        def command() -> list[Any]:
+            agent = self.load(actor, agent_id)
+            if change.attach is not None:
+                agent.attach_tool(change.attach)
+            if change.detach is not None:
+                agent.detach_tool(change.detach)
+            if change.approval is not None:
+                name, required = change.approval
+                agent.set_tool_rules(tools.set_approval(agent.tool_rules, name, required))
+            return [agent]
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))
+        return self.get(actor, agent_id)
+
+    def reset_messages(self, actor: Actor, agent_id: str) -> AgentRow:
+        """The agent's own context starts over from a recompiled system message. Nothing is
+        deleted: the messages stay listed and in the log (as in Letta).
+        """
+
+        def command() -> list[Any]:
+            agent = self.load(actor, agent_id)
+            own = self.ctx.app.get(Conversation, ids.default_conversation_id(agent.id))
+            if own is None:
+                raise NotFound(AGENT_NOT_FOUND)
+            count = self.ctx.conversations.message_count_of_agent(actor.organization_id, agent_id)
+            own.reset_context()
+            own.recompile_system_message(
+                compile_system_message(agent.system, agent.blocks, datetime.now(UTC), count)
+            )
+            return [own]
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))
+        return self.get(actor, agent_id)
 
     def get_block(self, actor: Actor, agent_id: str, label: str) -> dict[str, Any]:
         for block in self.get(actor, agent_id).state["blocks"]:

@@ -16,6 +16,7 @@ from domain.agent import Agent
 from domain.conversation import Conversation
 
 A = TypeVar("A", bound=Aggregate)
+T = TypeVar("T")
 
 SAVE_ATTEMPTS = 30
 
@@ -40,8 +41,15 @@ class ConvlogApplication(Application[UUID]):
         ``command`` loads fresh aggregates, changes them and returns them; a failed save leaves
         those copies dirty, so each attempt starts from a new load. Returns the last position.
         """
+        _, position = self.save_with_result(lambda: (command(), None))
+        return position
+
+    def save_with_result(self, command: Callable[[], tuple[list[Aggregate], T]]) -> tuple[T, int]:
+        """``save_retrying`` for a command that also returns what it made (from its last,
+        successful attempt), with the last position saved.
+        """
         for attempt in range(SAVE_ATTEMPTS):
-            aggregates = command()
+            aggregates, result = command()
             try:
                 recordings = self.save(*aggregates)
             except IntegrityError:
@@ -50,7 +58,7 @@ class ConvlogApplication(Application[UUID]):
                 # Back off a little, at random, so clashing writers stop meeting in lockstep.
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
-            return recordings[-1].notification.id if recordings else 0
+            return result, recordings[-1].notification.id if recordings else 0
         raise AssertionError("unreachable")
 
     def save_new(self, *aggregates: Any) -> int:

@@ -1,22 +1,57 @@
 """What the model sees: the conversation's in-context messages, cached per process.
 
 Messages never change once appended, so a turn reads only those appended since the previous
-turn this process served; a changed context (a recompiled system message, later a compaction)
-bumps the conversation's epoch and the cache starts over.
+turn this process served; a changed context (a recompiled system message, a compaction) bumps
+the conversation's epoch and the cache starts over.
+
+Rows become OpenAI-shaped messages here, in one place for the cache and the step loop: an
+assistant's text and the tool calls of the same step are one assistant message, each tool
+result is a ``tool`` message naming its call, an approval request is the assistant's tool
+calls, and the summary is a user message (as in Letta). Reasoning and approval answers are
+not sent back to the model.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from threading import Lock
 
-from projections.messages import Window, context_rows
+from projections.messages import ContextRow, Window, model_rows
 from projections.store import ViewStore
-from service.model import ChatMessage
+from service.model import ChatMessage, ToolCall
 
-# The summary reaches the model as a user message, as in Letta.
-MODEL_ROLES = ("system", "user", "assistant", "summary")
+SKIPPED_TYPES = ("reasoning_message", "hidden_reasoning_message", "approval_response_message")
+
+
+def to_chat(rows: Sequence[ContextRow]) -> list[ChatMessage]:
+    messages: list[ChatMessage] = []
+    last_step: str | None = None
+    for row in rows:
+        if row.message_type in SKIPPED_TYPES:
+            continue
+        if row.calls:
+            calls = tuple(ToolCall(c["tool_call_id"], c["name"], c["arguments"]) for c in row.calls)
+            previous = messages[-1] if messages else None
+            if (
+                previous is not None
+                and previous.role == "assistant"
+                and not previous.tool_calls
+                and last_step is not None
+                and last_step == row.step_id
+            ):
+                messages[-1] = ChatMessage("assistant", previous.content, calls)
+            else:
+                messages.append(ChatMessage("assistant", "", calls))
+        elif row.role == "tool":
+            messages.append(ChatMessage("tool", row.text, tool_call_id=row.tool_call_id))
+        elif row.role == "summary":
+            messages.append(ChatMessage("user", row.text))
+        elif row.role in ("system", "user", "assistant"):
+            messages.append(ChatMessage(row.role, row.text))  # type: ignore[arg-type]
+        last_step = row.step_id
+    return messages
 
 
 @dataclass
@@ -24,7 +59,7 @@ class _Entry:
     context_from: int
     epoch: int
     last_position: int
-    messages: list[ChatMessage] = field(default_factory=list)
+    rows: list[ContextRow] = field(default_factory=list)
 
 
 class ContextCache:
@@ -35,25 +70,23 @@ class ContextCache:
         self._lock = Lock()
 
     def messages(self, window: Window, epoch: int) -> list[ChatMessage]:
+        return to_chat(self.rows(window, epoch))
+
+    def rows(self, window: Window, epoch: int) -> list[ContextRow]:
         stream_id = window.conversation_id
         with self._lock:
             entry = self._entries.get(stream_id)
         # Read outside the lock; a racing turn on the same conversation cannot exist (the claim).
         if entry is None or (entry.context_from, entry.epoch) != (window.context_from, epoch):
-            fresh = context_rows(self.store, window)
+            fresh = model_rows(self.store, window)
             entry = _Entry(window.context_from, epoch, 0)
         else:
-            fresh = context_rows(self.store, window, after=entry.last_position)
-        messages = entry.messages + [
-            ChatMessage("user" if role == "summary" else role, text)  # type: ignore[arg-type]
-            for _, role, text in fresh
-            if role in MODEL_ROLES
-        ]
-        last = max([entry.last_position] + [position for position, _, _ in fresh])
-        updated = _Entry(window.context_from, epoch, last, messages)
+            fresh = model_rows(self.store, window, after=entry.last_position)
+        rows = entry.rows + fresh
+        last = max([entry.last_position] + [row.position for row in fresh])
         with self._lock:
-            self._entries[stream_id] = updated
+            self._entries[stream_id] = _Entry(window.context_from, epoch, last, rows)
             self._entries.move_to_end(stream_id)
             while len(self._entries) > self.max_conversations:
                 self._entries.popitem(last=False)
-        return list(messages)
+        return list(rows)

@@ -19,7 +19,7 @@ from projections.timefmt import to_micros
 from service.context import Actor, Context
 from service.conversations import ConversationService
 from service.ports import ChunkLog, Lock, Signals
-from service.turns import with_pings
+from service.streams import with_pings
 
 log = logging.getLogger("convlog.runs")
 

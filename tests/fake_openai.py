@@ -1,7 +1,10 @@
 """A fake OpenAI-compatible server over real HTTP (uvicorn + starlette in a background thread).
 
 Its answer is a function of the request, ``echo: <last user message> [context=<n messages>]``,
-so a test can prove what context a turn sent. Per test it can wait before the first token and
+so a test can prove what context a turn sent. A test can also script the next answers
+(``fake.script``): tool calls (streamed as OpenAI does: id and name first, then argument
+fragments; several calls in parallel), reasoning (``reasoning_content`` deltas), a text, a
+``finish_reason``. Per test it can wait before the first token and
 between tokens, stream word by word or in one piece, fail the way real providers do (429, 401,
 403, 500, 400 context_length_exceeded, a plain 400, a hang before or during the answer, an empty
 answer), require an API key, and it records every request it received (thread-safe).
@@ -17,6 +20,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -100,6 +104,16 @@ ERRORS: dict[str, tuple[int, dict[str, Any]]] = {
 
 
 @dataclass
+class Reply:
+    """One scripted answer. Unset fields fall back to the echo answer and ``stop``."""
+
+    content: str | None = None
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)  # (name, JSON arguments)
+    reasoning: str | None = None
+    finish_reason: str | None = None
+
+
+@dataclass
 class Received:
     """One request as the fake saw it, and when it sent each token of its answer."""
 
@@ -151,6 +165,7 @@ class FakeOpenAI:
         self.send_usage = True  # honour stream_options.include_usage
         self.api_key: str | None = None  # when set, other keys get a 401
         self.models = ["gpt-fake", "gpt-fake-mini"]
+        self.script: list[Reply] = []  # answers for the next requests, in order
 
     @property
     def requests(self) -> list[Received]:
@@ -245,8 +260,17 @@ class FakeOpenAI:
         if failure == "hang":
             await self._hang(generation)
             return _error(*ERRORS["server_error"])
+        with self._lock:
+            reply = self.script.pop(0) if self.script else Reply()
         text = "" if failure == "empty" else answer_for(body)
+        if reply.content is not None or reply.tool_calls:
+            text = reply.content or ""
         pieces = (words_of(text) if self.word_by_word else [text]) if text else []
+        calls = [
+            (f"call_{uuid.uuid4().hex[:12]}", name, arguments)
+            for name, arguments in reply.tool_calls
+        ]
+        finish_reason = reply.finish_reason or ("tool_calls" if calls else "stop")
         model = body.get("model", "gpt-fake")
         usage = {
             "prompt_tokens": count_words(body),
@@ -267,7 +291,7 @@ class FakeOpenAI:
                         {
                             "index": 0,
                             "message": {"role": "assistant", "content": text},
-                            "finish_reason": "stop",
+                            "finish_reason": finish_reason,
                         }
                     ],
                     "usage": usage,
@@ -293,6 +317,9 @@ class FakeOpenAI:
             yield chunk({"role": "assistant", "content": ""})
             if first_delay:
                 await asyncio.sleep(first_delay)
+            if reply.reasoning:
+                for piece in words_of(reply.reasoning):
+                    yield chunk({"reasoning_content": piece})
             for index, piece in enumerate(pieces):
                 if index and token_delay:
                     await asyncio.sleep(token_delay)
@@ -301,7 +328,12 @@ class FakeOpenAI:
                 if failure == "stall":
                     await self._hang(generation)
                     return
-            yield chunk({}, "stop")
+            for index, (call_id, name, arguments) in enumerate(calls):
+                yield chunk(_call_delta(index, call_id, name, ""))
+                third = max(1, len(arguments) // 3)
+                for start in range(0, len(arguments), third):
+                    yield chunk(_call_delta(index, None, None, arguments[start : start + third]))
+            yield chunk({}, finish_reason)
             if include_usage:
                 yield _sse(
                     {
@@ -316,6 +348,16 @@ class FakeOpenAI:
             yield b"data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream")
+
+
+def _call_delta(
+    index: int, call_id: str | None, name: str | None, arguments: str
+) -> dict[str, Any]:
+    call: dict[str, Any] = {"index": index, "function": {"arguments": arguments}}
+    if call_id is not None:
+        call.update(id=call_id, type="function")
+        call["function"]["name"] = name
+    return {"tool_calls": [call]}
 
 
 def _sse(payload: dict[str, Any]) -> bytes:

@@ -1,6 +1,8 @@
 """A ChatModel for service-level tests: answers from a script, can wait, fail or hang.
 
 It stands in for the model port only; the HTTP adapters are tested against a real fake server.
+With nothing scripted it echoes the last message; ``script`` holds the next answers (text,
+tool calls, reasoning, finish reason), one per model call.
 """
 
 from __future__ import annotations
@@ -9,7 +11,25 @@ import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from service.model import ModelError, ModelRequest, TextDelta, Usage
+from service.model import (
+    ModelError,
+    ModelRequest,
+    ReasoningDelta,
+    StreamItem,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+
+@dataclass
+class Say:
+    """One scripted answer."""
+
+    text: str = ""
+    calls: list[tuple[str, str]] = field(default_factory=list)  # (tool name, JSON arguments)
+    reasoning: str = ""
+    finish_reason: str | None = None
 
 
 @dataclass
@@ -18,11 +38,12 @@ class ScriptedModel:
     fail: str | None = None  # a ModelError kind to raise instead of answering
     requests: list[ModelRequest] = field(default_factory=list)
     release: asyncio.Event | None = None  # when set, wait for it before answering
+    script: list[Say] = field(default_factory=list)
 
     def check(self, handle: str) -> None:
         pass
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Usage]:
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         self.requests.append(request)
         if self.release is not None:
             await self.release.wait()
@@ -30,6 +51,19 @@ class ScriptedModel:
             await asyncio.sleep(self.delay)
         if self.fail is not None:
             raise ModelError(self.fail, f"scripted {self.fail}")  # type: ignore[arg-type]
+        if self.script:
+            say = self.script.pop(0)
+            if say.reasoning:
+                yield ReasoningDelta(say.reasoning)
+            if say.text:
+                yield TextDelta(say.text)
+            for index, (name, arguments) in enumerate(say.calls):
+                call_id = f"call-{len(self.requests)}-{index}"
+                yield ToolCallDelta(index, call_id, name, "")
+                yield ToolCallDelta(index, arguments=arguments)
+            finish = say.finish_reason or ("tool_calls" if say.calls else "stop")
+            yield Usage(len(request.messages), 1, finish)
+            return
         last = request.messages[-1].content
         words = f"echo: {last} [context={len(request.messages)}]".split(" ")
         for index, word in enumerate(words):

@@ -17,6 +17,8 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from api import render
+from domain import tools
+from domain.tools import BASE_TOOLS
 from runtime.bootstrap import Services
 from tests.golden.views import expected_views
 
@@ -43,7 +45,13 @@ def load_log(services: Services, version: str) -> list[UUID]:
 
 
 def upgrade(version: str, views: dict[str, Any]) -> dict[str, Any]:
-    """A golden release's views as the current release shows them: nothing changes yet."""
+    """A golden release's views as the current release shows them, where it shows more."""
+    if version == "v0.1.0":
+        # Agents had no tools before; they now have what ``include_base_tools`` promised.
+        base = [render.tool(tools.BY_NAME[name]).model_dump(mode="json") for name in BASE_TOOLS]
+        for agent in views["agents"]:
+            assert agent["tools"] == []
+            agent["tools"] = base
     return views
 
 

@@ -76,7 +76,9 @@ def test_streams_the_answer_word_by_word_and_ends_with_the_servers_usage(
     items = run(adapter(fake_openai), request())
     assert text_of(items) == ANSWER
     assert [type(item) for item in items] == [TextDelta] * len(ANSWER.split(" ")) + [Usage]
-    assert items[-1] == Usage(prompt_tokens=12, completion_tokens=8)  # the fake counts words
+    assert items[-1] == Usage(
+        prompt_tokens=12, completion_tokens=8, finish_reason="stop"
+    )  # the fake counts words
     (received,) = fake_openai.requests
     assert received.body["model"] == "gpt-fake"
     assert received.body["stream"] is True
@@ -118,7 +120,9 @@ def test_usage_is_estimated_when_the_server_sends_none(fake_openai: FakeOpenAI) 
     items = run(adapter(fake_openai), request())
     assert text_of(items) == ANSWER
     prompt = sum(math.ceil(len(m.content) / 4) for m in CONTEXT)
-    assert items[-1] == Usage(prompt_tokens=prompt, completion_tokens=math.ceil(len(ANSWER) / 4))
+    assert items[-1] == Usage(
+        prompt_tokens=prompt, completion_tokens=math.ceil(len(ANSWER) / 4), finish_reason="stop"
+    )
 
 
 def test_settings_are_passed_through(fake_openai: FakeOpenAI) -> None:

@@ -64,6 +64,8 @@ def agent(**overrides: Any) -> Agent:
         ],
         "settings": {"tags": ["t"]},
         "created_by_id": ids.DEFAULT_USER_ID,
+        "tool_ids": [],
+        "tool_rules": [],
     }
     fields.update(overrides)
     return Agent(**fields)

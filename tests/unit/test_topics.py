@@ -19,6 +19,11 @@ PINNED = {
     "convlog.Agent.Created": Agent.Created,
     "convlog.Agent.BlockUpdated": Agent.BlockUpdated,
     "convlog.Agent.Deleted": Agent.Deleted,
+    "convlog.Agent.ConversationOpened": Agent.ConversationOpened,
+    "convlog.Agent.MemoryEdited": Agent.MemoryEdited,
+    "convlog.Agent.ToolAttached": Agent.ToolAttached,
+    "convlog.Agent.ToolDetached": Agent.ToolDetached,
+    "convlog.Agent.ToolRulesChanged": Agent.ToolRulesChanged,
     "convlog.Conversation": Conversation,
     "convlog.Conversation.Created": Conversation.Created,
     "convlog.Conversation.MessageAppended": Conversation.MessageAppended,
@@ -28,11 +33,15 @@ PINNED = {
     "convlog.Conversation.RunClaimed": Conversation.RunClaimed,
     "convlog.Conversation.RunLeaseRenewed": Conversation.RunLeaseRenewed,
     "convlog.Conversation.RunReleased": Conversation.RunReleased,
+    "convlog.Conversation.Compacted": Conversation.Compacted,
+    "convlog.Conversation.IsolatedBlockEdited": Conversation.IsolatedBlockEdited,
+    "convlog.Conversation.ContextReset": Conversation.ContextReset,
     "convlog.Run": Run,
     "convlog.Run.Started": Run.Created,
     "convlog.Run.Completed": Run.Completed,
     "convlog.Run.Failed": Run.Failed,
     "convlog.Run.Cancelled": Run.Cancelled,
+    "convlog.Run.StepFinished": Run.StepFinished,
 }
 
 

@@ -1,0 +1,117 @@
+"""Full-text search over what users and agents said, for the ``conversation_search`` tool.
+
+SQLite keeps the text in an FTS5 table, PostgreSQL in a table with a GIN index over
+``to_tsvector('simple', text)``: a query is a word match (every word, any case, no stemming),
+answered from the index, not by scanning the conversation. Search is agent-wide (all of an
+agent's conversations), as in Letta; tool results, system prompts and summaries are not
+indexed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from domain.conversation import Conversation
+from projections.messages import plain_text
+from projections.projection import Handler, Projection, Writer
+from projections.store import ViewStore
+from projections.timefmt import to_micros
+
+SEARCHED_TYPES = ("user_message", "assistant_message")
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+@dataclass(frozen=True)
+class Found:
+    role: str
+    text: str
+    created_at: int  # microseconds since the epoch
+    conversation_id: str
+
+
+class MessageSearch(Projection):
+    name = "search"
+    tables: ClassVar[dict[str, list[str]]] = {
+        "search_streams": [
+            "CREATE TABLE IF NOT EXISTS {search_streams} ("
+            " id TEXT PRIMARY KEY, agent_id TEXT NOT NULL)",
+        ],
+        "search_text": [
+            "sqlite: CREATE VIRTUAL TABLE IF NOT EXISTS {search_text} USING fts5("
+            " text, agent_id UNINDEXED, conversation_id UNINDEXED, role UNINDEXED,"
+            " created_at UNINDEXED, tokenize = 'unicode61')",
+            "postgres: CREATE TABLE IF NOT EXISTS {search_text} ("
+            " text TEXT NOT NULL, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL,"
+            " role TEXT NOT NULL, created_at BIGINT NOT NULL)",
+            "postgres: CREATE INDEX IF NOT EXISTS {search_text_words}"
+            " ON {search_text} USING gin (to_tsvector('simple', text))",
+            "postgres: CREATE INDEX IF NOT EXISTS {search_text_by_agent}"
+            " ON {search_text} (agent_id, created_at)",
+        ],
+    }
+
+    def handlers(self) -> Mapping[type[Any], Handler]:
+        return {
+            Conversation.Created: self._created,
+            Conversation.MessageAppended: self._appended,
+        }
+
+    def _created(self, e: Conversation.Created, w: Writer) -> None:
+        w.execute(
+            "INSERT INTO {search_streams} (id, agent_id) VALUES (%s, %s)",
+            (str(e.originator_id), e.agent_id),
+        )
+
+    def _appended(self, e: Conversation.MessageAppended, w: Writer) -> None:
+        if e.message_type not in SEARCHED_TYPES:
+            return
+        text = plain_text(e.content)
+        if not text.strip():
+            return
+        w.execute(
+            "INSERT INTO {search_text} (text, agent_id, conversation_id, role, created_at)"
+            " SELECT %s, agent_id, id, %s, %s FROM {search_streams} WHERE id = %s",
+            (text, e.role, to_micros(e.timestamp), str(e.originator_id)),
+        )
+
+
+class SearchQueries:
+    def __init__(self, store: ViewStore) -> None:
+        self.store = store
+
+    def search(
+        self,
+        agent_id: str,
+        query: str | None,
+        roles: list[str] | None,
+        limit: int,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[Found]:
+        """The newest matching messages of an agent; no query means the newest of all."""
+        clauses = ["agent_id = %s"]
+        params: list[Any] = [agent_id]
+        words = _WORD.findall(query or "")
+        if words:
+            if self.store.dialect == "sqlite":
+                clauses.append("text MATCH %s")
+                params.append(" ".join(f'"{word}"' for word in words))
+            else:
+                clauses.append("to_tsvector('simple', text) @@ plainto_tsquery('simple', %s)")
+                params.append(" ".join(words))
+        if roles:
+            clauses.append(f"role IN ({', '.join(['%s'] * len(roles))})")
+            params += roles
+        for op, bound in ((">=", start), ("<=", end)):
+            if bound is not None:
+                clauses.append(f"created_at {op} %s")
+                params.append(bound)
+        rows = self.store.query(
+            "SELECT role, text, created_at, conversation_id FROM search_text"
+            f" WHERE {' AND '.join(clauses)} ORDER BY created_at DESC LIMIT %s",
+            [*params, limit],
+        )
+        return [Found(row[0], row[1], int(row[2]), row[3]) for row in rows]

@@ -1,0 +1,124 @@
+"""The claim a run holds on its conversation, and the one place a run is finished as failed.
+
+A run is started and the conversation claimed in one save (decisions §3): the claim, with its
+lease, guards "one active run per conversation" across processes, with or without Redis. A
+claim whose lease lapsed (its process died) is recorded failed and taken over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from anyio import to_thread
+from eventsourcing.domain import Aggregate
+
+from domain import ids
+from domain.conversation import Conversation
+from domain.errors import NotFound
+from domain.run import Run
+from service.context import Actor, Context
+from service.ports import Lock
+from service.turn_state import Turn
+
+log = logging.getLogger("convlog.turns")
+
+LAPSED = {
+    "error_type": "internal_error",
+    "message": "The run stopped without finishing: its server process went away.",
+    "detail": "lease expired",
+}
+
+
+class Claims:
+    def __init__(self, ctx: Context, lock: Lock, lease_seconds: float) -> None:
+        self.ctx = ctx
+        self.lock = lock
+        self.lease_seconds = lease_seconds
+
+    def claim(self, actor: Actor, turn: Turn) -> None:
+        """Record RunStarted and claim the conversation for it (409 if a live run holds it)."""
+
+        def command() -> tuple[list[Aggregate], str]:
+            conversation = self.ctx.app.get(Conversation, turn.stream_id)
+            if conversation is None or conversation.deleted:
+                raise NotFound("Conversation not found")
+            run = Run(
+                organization_id=actor.organization_id,
+                agent_id=turn.agent_id,
+                conversation_id=None
+                if turn.agent_direct
+                else ids.format_id(ids.CONVERSATION, conversation.id),
+                stream_id=str(conversation.id),
+                run_type="send_message" if turn.agent_direct else "send_conversation_message",
+                background=turn.request.background,
+                request_config={
+                    "use_assistant_message": True,
+                    "assistant_message_tool_name": "send_message",
+                    "assistant_message_tool_kwarg": "message",
+                    "include_return_message_types": turn.request.include_return_message_types,
+                },
+                input_messages=turn.request.messages + (turn.request.approvals or []),
+                model=turn.handle,
+            )
+            now = datetime.now(UTC)
+            run_id = ids.format_id(ids.RUN, run.id)
+            lapsed = conversation.claim_run(
+                run_id, now, now + timedelta(seconds=self.lease_seconds)
+            )
+            changed: list[Aggregate] = [run, conversation]
+            if lapsed is not None:
+                changed += self.lapse(lapsed)
+            return changed, run_id
+
+        run_id, position = self.ctx.app.save_with_result(command)
+        turn.run_id = turn.stream.run_id = run_id
+        self.ctx.settle(position)
+
+    def lapse(self, run_id: str) -> list[Aggregate]:
+        """A claim whose lease ran out: its process died. Record the run failed."""
+        run = self.ctx.app.get(Run, ids.to_uuid(run_id))
+        if run is None or not run.is_active:
+            return []
+        run.fail("error", dict(LAPSED), {})
+        return [run]
+
+    async def keep(self, turn: Turn) -> None:
+        """Renew the lease (and the fast lock) every third of it while the turn runs."""
+        every = self.lease_seconds / 3
+        while True:
+            await asyncio.sleep(every)
+            await self.lock.extend(turn.lock_key, turn.lock_token, self.lease_seconds)
+            await to_thread.run_sync(self._renew, turn)
+
+    def _renew(self, turn: Turn) -> None:
+        def command() -> list[Aggregate]:
+            conversation = self.ctx.app.get(Conversation, turn.stream_id)
+            if conversation is None or conversation.active_run_id != turn.run_id:
+                return []
+            until = datetime.now(UTC) + timedelta(seconds=self.lease_seconds)
+            conversation.renew_lease(turn.run_id, until)
+            return [conversation]
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))
+
+    def load(self, turn: Turn) -> tuple[Conversation, Run]:
+        conversation = self.ctx.app.get(Conversation, turn.stream_id)
+        run = self.ctx.app.get(Run, ids.to_uuid(turn.run_id))
+        assert conversation is not None and run is not None
+        return conversation, run
+
+    def record_failure(self, turn: Turn, stop_reason: str, error: dict[str, Any]) -> None:
+        """RunFailed (the input stays on the run for audit) and the release, in one save."""
+
+        def command() -> list[Aggregate]:
+            conversation, run = self.load(turn)
+            if not run.is_active:
+                return []
+            conversation.release_run(turn.run_id, "failed")
+            run.fail(stop_reason, error, turn.usage())
+            return [conversation, run]
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))

@@ -1,0 +1,91 @@
+"""A turn's response stream: SSE frames queued for the request, or kept for resumption.
+
+Frames are numbered (``seq``); a background run keeps them in the chunk log (in process or in
+Redis) so ``POST …/stream`` can replay them. Keepalive pings are added by the reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from service import frames, wire
+from service.ports import Chunk, ChunkLog
+
+
+class TurnStream:
+    def __init__(
+        self,
+        chunks: ChunkLog,
+        background: bool,
+        include_types: Sequence[str] | None,
+    ) -> None:
+        self.chunks = chunks
+        self.background = background
+        self.include_types = include_types
+        self.run_id = ""
+        self.seq = 0
+        self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue()
+
+    def wanted(self, message_type: str) -> bool:
+        return self.include_types is None or message_type in self.include_types
+
+    async def message(self, payload: dict[str, Any]) -> None:
+        """A LettaMessage, unless the request filtered its type out."""
+        if self.wanted(payload["message_type"]):
+            await self.emit(payload)
+
+    async def emit(self, payload: dict[str, Any] | None, error: bool = False) -> None:
+        """Queue one frame (``None`` payload = ``[DONE]``); background runs number them."""
+        self.seq += 1
+        if payload is None:
+            frame, final = frames.DONE, True
+        else:
+            if self.background and "seq_id" in payload:
+                payload = {**payload, "seq_id": self.seq}
+            frame = frames.error(payload) if error else frames.data(payload)
+            final = False
+        chunk = Chunk(self.seq, frame, final)
+        if self.background:
+            await self.chunks.append(self.run_id, [chunk])
+        else:
+            self.queue.put_nowait(chunk)
+
+    def source(self) -> AsyncIterator[Chunk]:
+        if self.background:
+            return self.chunks.follow(self.run_id, 0, 0.1, 100)
+        return drain(self.queue)
+
+
+async def drain(queue: asyncio.Queue[Chunk | None]) -> AsyncIterator[Chunk]:
+    while True:
+        chunk = await queue.get()
+        if chunk is None:
+            return
+        yield chunk
+        if chunk.final:
+            return
+
+
+async def with_pings(
+    source: AsyncIterator[Chunk], run_id: str, every: float | None
+) -> AsyncIterator[str]:
+    """Frames of ``source``; a ping after each ``every`` seconds without one."""
+    iterator = source.__aiter__()
+    last_seq: int | None = None
+    while True:
+        step = asyncio.ensure_future(iterator.__anext__())
+        while True:
+            done, _ = await asyncio.wait({step}, timeout=every)
+            if done:
+                break
+            yield frames.data(wire.ping(run_id, last_seq))
+        try:
+            chunk = step.result()
+        except StopAsyncIteration:
+            return
+        last_seq = chunk.seq
+        yield chunk.frame
+        if chunk.final:
+            return

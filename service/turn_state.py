@@ -1,0 +1,80 @@
+"""What one turn is: its request, its state while it runs, and its result."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from domain.agent import Agent
+from service import frames
+from service.streams import TurnStream
+from service.tools.box import ClientTool, ToolBox
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    messages: list[dict[str, Any]]  # each {role, content, otid?, name?, sender_id?}
+    max_steps: int = 50
+    stream_tokens: bool = False
+    include_return_message_types: list[str] | None = None
+    override_model: str | None = None
+    background: bool = False
+    include_pings: bool = True
+    streaming: bool = True
+    include_compaction_messages: bool = False
+    # The answer to a pending approval: [{type: approval, tool_call_id, approve, reason?} |
+    # {type: tool, tool_call_id, tool_return, status, stdout?, stderr?}]
+    approvals: list[dict[str, Any]] | None = None
+    client_tools: tuple[ClientTool, ...] = ()
+
+
+@dataclass
+class TurnResult:
+    stop_reason: str = "end_turn"
+    messages: list[dict[str, Any]] = field(default_factory=list)  # what JSON sends return
+    usage: dict[str, Any] = field(default_factory=lambda: frames.usage_statistics())
+    error: dict[str, Any] | None = None
+    status: int = 200  # the HTTP status a non-streaming send answers with on error
+    kind: str | None = None  # the ModelError kind, when the model failed
+
+
+@dataclass
+class Turn:
+    run_id: str
+    stream_id: UUID
+    lock_key: str
+    lock_token: str
+    agent_id: str
+    agent_direct: bool
+    agent: Agent
+    handle: str
+    model_settings: dict[str, Any]
+    request: TurnRequest
+    tools: ToolBox
+    stream: TurnStream
+    actor_user_id: str = ""
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+    result: TurnResult = field(default_factory=TurnResult)
+    started: float = field(default_factory=time.perf_counter)
+    first_token: float | None = None
+    notices: list[dict[str, Any]] = field(default_factory=list)  # compaction messages
+    inputs_saved: bool = False  # the request's messages are in the conversation
+    steps: int = 0  # model steps saved
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    # The approval request the turn answers, as the conversation held it at the start.
+    pending: dict[str, Any] | None = None
+    # A repeated approval answer: the results recorded the first time, sent again.
+    replay: list[dict[str, Any]] | None = None
+
+    def usage(self) -> dict[str, Any]:
+        return frames.usage_statistics(self.prompt_tokens, self.completion_tokens, self.steps)
+
+    def timings(self) -> dict[str, int]:
+        return {
+            "ttft_ns": int(((self.first_token or time.perf_counter()) - self.started) * 1e9),
+            "total_duration_ns": int((time.perf_counter() - self.started) * 1e9),
+        }

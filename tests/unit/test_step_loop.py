@@ -1,0 +1,269 @@
+"""The step loop with the scripted model: tools, memory edits, stop reasons, approvals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from domain import tools
+from domain.errors import BadRequest, Conflict
+from runtime.bootstrap import Services, build
+from runtime.settings import Settings
+from service.agents import AgentSpec, BlockSpec, ToolChange
+from service.context import DEFAULT_ACTOR
+from service.tools.box import ClientTool
+from service.turns import TurnRequest, TurnResult
+from tests.scripted_model import Say, ScriptedModel
+from tests.unit.seed import listing
+
+ACTOR = DEFAULT_ACTOR
+
+
+@pytest.fixture
+def model() -> ScriptedModel:
+    return ScriptedModel()
+
+
+@pytest.fixture
+def scripted(model: ScriptedModel) -> Iterator[Services]:
+    built = build(Settings(database_url="memory://"), model=model)
+    yield built
+    built.close()
+
+
+def agent(services: Services, **spec: Any) -> str:
+    blocks = spec.pop("blocks", [BlockSpec("human", "Name: Ann"), BlockSpec("persona", "Kind.")])
+    row = services.agents.create(
+        ACTOR, AgentSpec(name="a", model="openai/x", memory_blocks=blocks, **spec)
+    )
+    return row.id
+
+
+def send(services: Services, path_id: str, text: str | None = None, **fields: Any) -> TurnResult:
+    messages = [] if text is None else [{"role": "user", "content": text}]
+
+    async def run() -> TurnResult:
+        request = TurnRequest(messages=messages, streaming=False, **fields)
+        turn = await services.turns.begin(ACTOR, path_id, request)
+        return await services.turns.result_of(turn)
+
+    return asyncio.run(run())
+
+
+def types(result: TurnResult) -> list[str]:
+    return [m["message_type"] for m in result.messages]
+
+
+def insert(label: str, text: str) -> tuple[str, str]:
+    return ("memory_insert", json.dumps({"label": label, "new_string": text}))
+
+
+def test_agents_get_the_base_tools(scripted: Services) -> None:
+    row = scripted.agents.get(ACTOR, agent(scripted))
+    names = [tools.BY_ID[t].name for t in row.state["tool_ids"]]
+    assert names == ["memory_insert", "memory_replace", "conversation_search"]
+    bare = scripted.agents.get(
+        ACTOR, agent(scripted, include_base_tools=False, tools=["send_message"])
+    )
+    assert [tools.BY_ID[t].name for t in bare.state["tool_ids"]] == ["send_message"]
+
+
+def test_a_memory_edit_then_the_answer(scripted: Services, model: ScriptedModel) -> None:
+    agent_id = agent(scripted)
+    conv = scripted.conversations.create(ACTOR, agent_id).conversation_id
+    model.script = [Say(calls=[insert("human", "Likes tea")]), Say(text="Noted.")]
+    result = send(scripted, conv, "remember I like tea")
+    assert result.stop_reason == "end_turn"
+    assert types(result) == ["tool_call_message", "tool_return_message", "assistant_message"]
+    ret = result.messages[1]
+    assert (ret["status"], ret["tool_return"]) == ("success", "Name: Ann\nLikes tea")
+    assert result.usage["step_count"] == 2
+    # The block changed for the agent, and the second step saw the recompiled system message.
+    assert scripted.agents.get_block(ACTOR, agent_id, "human")["value"] == "Name: Ann\nLikes tea"
+    second = model.requests[1].messages
+    assert "Likes tea" in second[0].content
+    assert [m.role for m in second[1:]] == ["user", "assistant", "tool"]
+    assert second[2].tool_calls[0].name == "memory_insert"
+    assert second[3].tool_call_id == second[2].tool_calls[0].id
+    # A new conversation starts from the edited block.
+    other = scripted.conversations.create(ACTOR, agent_id).conversation_id
+    assert "Likes tea" in listing(scripted, other)[0]["content"]
+
+
+def test_the_context_after_a_restart_is_what_the_loop_saw(
+    scripted: Services, model: ScriptedModel
+) -> None:
+    conv = scripted.conversations.create(ACTOR, agent(scripted)).conversation_id
+    model.script = [Say(text="thinking", calls=[insert("human", "x")]), Say(text="done")]
+    send(scripted, conv, "hi")
+    send(scripted, conv, "again")
+    loop_view = model.requests[-1].messages  # what the last step sent, built in memory
+    loop = scripted.turns.loop
+    loop.context = type(loop.context)(scripted.ctx.store)  # as after a restart: no cache
+    row = scripted.ctx.conversations.get_any(conv.removeprefix("conv-"))
+    assert row is not None
+    rebuilt = loop.context.messages(row.window, row.context_epoch)
+    assert rebuilt[: len(loop_view)] == loop_view
+    assert [m.role for m in rebuilt[len(loop_view) :]] == ["assistant"]  # its answer
+    merged = rebuilt[2]
+    assert (merged.role, merged.content, merged.tool_calls[0].name) == (
+        "assistant",
+        "thinking",
+        "memory_insert",
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (("nope", "{}"), "[ToolConstraintError] Cannot call nope"),
+        (("memory_insert", "{not json"), "are not valid JSON"),
+        (("memory_insert", '{"label": "human"}'), "missing 1 required argument: 'new_string'"),
+        (insert("nobody", "x"), "Block field nobody does not exist"),
+        (
+            (
+                "memory_replace",
+                json.dumps({"label": "human", "old_string": "zzz", "new_string": ""}),
+            ),
+            "did not appear verbatim",
+        ),
+        (insert("persona", "x"), "read-only"),
+        (insert("human", "y" * 50), "Exceeds 20 character limit"),
+    ],
+)
+def test_a_tool_error_goes_back_to_the_model(
+    scripted: Services, model: ScriptedModel, call: tuple[str, str], error: str
+) -> None:
+    blocks = [BlockSpec("human", "Name: Ann", limit=20), BlockSpec("persona", "P", read_only=True)]
+    conv = scripted.conversations.create(ACTOR, agent(scripted, blocks=blocks)).conversation_id
+    model.script = [Say(calls=[call]), Say(text="sorry")]
+    result = send(scripted, conv, "go")
+    ret = result.messages[1]
+    assert ret["status"] == "error" and error in ret["tool_return"]
+    assert result.stop_reason == "end_turn"
+    assert json.loads(model.requests[1].messages[-1].content)["status"] == "Failed"
+
+
+def test_max_steps_stops_a_model_that_loops(scripted: Services, model: ScriptedModel) -> None:
+    conv = scripted.conversations.create(ACTOR, agent(scripted)).conversation_id
+    model.script = [Say(calls=[insert("human", str(i))]) for i in range(5)]
+    result = send(scripted, conv, "loop", max_steps=3)
+    assert result.stop_reason == "max_steps" and result.usage["step_count"] == 3
+    assert (
+        scripted.runs.list_runs(
+            ACTOR,
+            agent_id=None,
+            conversation_id=None,
+            statuses=None,
+            background=None,
+            ascending=True,
+            limit=5,
+        )[0].status
+        == "completed"
+    )
+
+
+def test_a_cut_off_answer_is_max_tokens_exceeded(scripted: Services, model: ScriptedModel) -> None:
+    conv = scripted.conversations.create(ACTOR, agent(scripted)).conversation_id
+    model.script = [Say(text="partial", finish_reason="length")]
+    assert send(scripted, conv, "long").stop_reason == "max_tokens_exceeded"
+
+
+def test_a_terminal_tool_rule_ends_the_turn(scripted: Services, model: ScriptedModel) -> None:
+    rules = [{"type": "exit_loop", "tool_name": "memory_insert"}]
+    conv = scripted.conversations.create(ACTOR, agent(scripted, tool_rules=rules)).conversation_id
+    model.script = [Say(calls=[insert("human", "x")])]
+    result = send(scripted, conv, "go")
+    assert result.stop_reason == "tool_rule"
+    assert types(result) == ["tool_call_message", "tool_return_message"]
+
+
+def approve_setup(scripted: Services, model: ScriptedModel) -> tuple[str, str, str]:
+    agent_id = agent(scripted)
+    scripted.agents.change_tools(ACTOR, agent_id, ToolChange(approval=("memory_insert", True)))
+    conv = scripted.conversations.create(ACTOR, agent_id).conversation_id
+    model.script = [Say(calls=[insert("human", "secret")]), Say(text="ok")]
+    result = send(scripted, conv, "go")
+    assert result.stop_reason == "requires_approval"
+    assert types(result) == ["approval_request_message"]
+    return agent_id, conv, result.messages[0]["tool_call"]["tool_call_id"]
+
+
+def test_approve_runs_the_tool_and_continues(scripted: Services, model: ScriptedModel) -> None:
+    agent_id, conv, call_id = approve_setup(scripted, model)
+    with pytest.raises(Conflict, match="waiting for approval"):
+        send(scripted, conv, "something else")
+    approval = [{"type": "approval", "tool_call_id": call_id, "approve": True}]
+    result = send(scripted, conv, approvals=approval)
+    assert types(result) == [
+        "approval_response_message",
+        "tool_return_message",
+        "assistant_message",
+    ]
+    assert scripted.agents.get_block(ACTOR, agent_id, "human")["value"].endswith("secret")
+    # Answering again runs nothing twice and returns the first result.
+    again = send(scripted, conv, approvals=approval)
+    assert types(again) == ["tool_return_message"]
+    assert again.messages[0]["id"] == result.messages[1]["id"]
+    assert scripted.agents.get_block(ACTOR, agent_id, "human")["value"].count("secret") == 1
+
+
+def test_deny_records_the_reason(scripted: Services, model: ScriptedModel) -> None:
+    agent_id, conv, call_id = approve_setup(scripted, model)
+    approval = [{"type": "approval", "tool_call_id": call_id, "approve": False, "reason": "no"}]
+    result = send(scripted, conv, approvals=approval)
+    ret = result.messages[1]
+    assert ret["status"] == "error"
+    assert ret["tool_return"] == "Error: request to call tool denied. User reason: no"
+    assert "secret" not in scripted.agents.get_block(ACTOR, agent_id, "human")["value"]
+
+
+def test_an_answer_to_an_unknown_call_is_refused(scripted: Services, model: ScriptedModel) -> None:
+    _, conv, _ = approve_setup(scripted, model)
+    with pytest.raises(BadRequest, match="Invalid tool call IDs"):
+        send(scripted, conv, approvals=[{"type": "approval", "tool_call_id": "x", "approve": True}])
+
+
+def test_a_client_tool_round_trip(scripted: Services, model: ScriptedModel) -> None:
+    conv = scripted.conversations.create(ACTOR, agent(scripted)).conversation_id
+    weather = ClientTool("weather", "The weather", {"type": "object", "properties": {}})
+    model.script = [Say(calls=[("weather", "{}")]), Say(text="It is sunny.")]
+    first = send(scripted, conv, "weather?", client_tools=(weather,))
+    assert first.stop_reason == "requires_approval"
+    assert model.requests[0].tools[-1].name == "weather"
+    call_id = first.messages[0]["tool_call"]["tool_call_id"]
+    result = [
+        {"type": "tool", "tool_call_id": call_id, "tool_return": "sunny", "status": "success"}
+    ]
+    second = send(scripted, conv, approvals=result, client_tools=(weather,))
+    assert types(second) == [
+        "approval_response_message",
+        "tool_return_message",
+        "assistant_message",
+    ]
+    assert second.messages[1]["tool_return"] == "sunny"
+    sent = model.requests[-1].messages
+    assert [m.role for m in sent[-3:]] == ["user", "assistant", "tool"]
+
+
+def test_conversation_search_finds_earlier_messages(
+    scripted: Services, model: ScriptedModel
+) -> None:
+    agent_id = agent(scripted)
+    first = scripted.conversations.create(ACTOR, agent_id).conversation_id
+    model.script = [Say(text="Penguins live in Antarctica.")]
+    send(scripted, first, "tell me about penguins")
+    second = scripted.conversations.create(ACTOR, agent_id).conversation_id
+    query = json.dumps({"query": "penguins"})
+    model.script = [Say(calls=[("conversation_search", query)]), Say(text="found")]
+    result = send(scripted, second, "what did we say?")
+    found = json.loads(result.messages[1]["tool_return"])
+    assert found["message"] == "Showing 2 results:"
+    assert [r["role"] for r in found["results"]] == ["assistant", "user"]
+    model.script = [Say(calls=[("conversation_search", json.dumps({"query": "walrus"}))]), Say()]
+    none = send(scripted, second, "and walruses?")
+    assert json.loads(none.messages[1]["tool_return"])["message"] == "No results found."
