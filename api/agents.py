@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 
 from api import render, schemas
 from api.endpoint import Call, Endpoint
-from domain import ids
+from domain import ids, tools
 from service.agents import AgentSpec, BlockSpec
 from service.compaction import default_settings
 from service.context import DEFAULT_ACTOR
@@ -25,6 +25,16 @@ SETTINGS_FIELDS = (
 )
 
 
+def _tool_rules(body: schemas.CreateAgent) -> list[dict[str, str]]:
+    """The rules given, and with ``include_base_tool_rules`` Letta's continue_loop for each
+    base tool (it changes nothing a v1 agent does: every tool call continues the loop).
+    """
+    rules = [{"type": r.type, "tool_name": r.tool_name} for r in body.tool_rules or []]
+    if body.include_base_tool_rules and body.include_base_tools:
+        rules += [{"type": "continue_loop", "tool_name": name} for name in tools.BASE_TOOLS]
+    return rules
+
+
 async def create(call: Call) -> Response:
     body: schemas.CreateAgent = call.body
     spec = AgentSpec(
@@ -35,6 +45,9 @@ async def create(call: Call) -> Response:
         embedding=body.embedding,
         memory_blocks=[BlockSpec(**b.model_dump()) for b in body.memory_blocks or []],
         include_base_tools=body.include_base_tools,
+        tools=body.tools or [],
+        tool_ids=body.tool_ids or [],
+        tool_rules=_tool_rules(body),
         settings={
             **body.model_dump(include=set(SETTINGS_FIELDS)),
             # Letta's defaults under what the client set (spec §2.8).

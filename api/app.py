@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import agents, conversations, openapi, schemas, tools, turns
+from api import agent_messages, agents, conversations, openapi, schemas, tools, turns
 from api.endpoint import Call, Endpoint
 from api.errors import (
     RequestInvalid,
@@ -43,6 +43,7 @@ ENDPOINTS: list[Endpoint] = [
     *turns.ENDPOINTS,
     *agents.ENDPOINTS,
     *tools.ENDPOINTS,
+    *agent_messages.ENDPOINTS,
 ]
 
 

@@ -225,9 +225,13 @@ class ToolOut(Wire):
 
 
 class ListToolsQuery(Wire):
+    """Tools are listed by id; cursors follow the requested order (decisions §4)."""
+
     name: str | None = None
     limit: int = Field(50, ge=0, le=MAX_LIMIT)
-    after: str | None = Field(None, description="A tool id: list the ones after it.")
+    after: str | None = Field(None, description="A tool id: the ones after it in this order.")
+    before: str | None = Field(None, description="A tool id: the ones before it in this order.")
+    order: Order = "asc"
 
 
 class ToolApproval(Wire):
@@ -361,6 +365,20 @@ class SendMessage(Wire):
         if (self.messages is None) == (self.input is None):
             raise ValueError("Exactly one of 'messages' or 'input' must be provided")
         return self
+
+
+class AgentSendMessage(SendMessage):
+    """``/v1/agents/{id}/messages``: as the conversations route, but JSON unless asked."""
+
+    streaming: bool = False
+
+
+class CancelAgentRuns(Wire):
+    run_ids: list[str] | None = None
+
+
+class ResetMessages(Wire):
+    add_default_initial_messages: bool = False
 
 
 class ResumeStream(Wire):

@@ -14,6 +14,7 @@ from api import render, schemas
 from api.endpoint import Call, Endpoint
 from api.errors import detail
 from domain import ids, tools
+from domain.tools import ToolDef
 from service.agents import ToolChange
 from service.context import DEFAULT_ACTOR
 
@@ -26,13 +27,30 @@ NO_CUSTOM_TOOLS = (
 )
 
 
+def page(found: list[ToolDef], q: schemas.ListToolsQuery) -> Response:
+    """One page of tools in id order, so SDK auto-pagination walks them once and stops."""
+    descending = q.order == "desc"
+    ordered = sorted(
+        (t for t in found if q.name is None or t.name == q.name),
+        key=lambda t: t.id,
+        reverse=descending,
+    )
+
+    def later(a: str, b: str) -> bool:
+        return a < b if descending else a > b
+
+    chosen = [
+        t
+        for t in ordered
+        if (q.after is None or later(t.id, q.after)) and (q.before is None or later(q.before, t.id))
+    ]
+    # With only 'before', the page nearest to it.
+    chosen = chosen[-q.limit :] if q.before is not None and q.after is None else chosen
+    return JSONResponse([render.tool(t).model_dump(mode="json") for t in chosen[: q.limit]])
+
+
 async def list_tools(call: Call) -> Response:
-    q: schemas.ListToolsQuery = call.query
-    found = [t for t in tools.BUILTIN if q.name is None or t.name == q.name]
-    found.sort(key=lambda t: t.id)
-    if q.after is not None:
-        found = [t for t in found if t.id > q.after]
-    return JSONResponse([render.tool(t).model_dump(mode="json") for t in found[: q.limit]])
+    return page(list(tools.BUILTIN), call.query)
 
 
 async def retrieve_tool(call: Call) -> Response:
@@ -48,7 +66,7 @@ async def agent_tools(call: Call) -> Response:
     found = await run_in_threadpool(
         call.services.agents.tools_of, DEFAULT_ACTOR, call.path["agent_id"]
     )
-    return JSONResponse([render.tool(t).model_dump(mode="json") for t in found])
+    return page(found, call.query)
 
 
 async def _changed(call: Call, change: ToolChange) -> Response:
@@ -56,10 +74,10 @@ async def _changed(call: Call, change: ToolChange) -> Response:
         call.services.agents.change_tools, DEFAULT_ACTOR, call.path["agent_id"], change
     )
     # Letta answers SDK 1.x clients with null and older clients with the agent.
-    return JSONResponse(None if _sdk_v1(call.request) else render.agent(row))
+    return JSONResponse(None if sdk_v1(call.request) else render.agent(row))
 
 
-def _sdk_v1(request: Request) -> bool:
+def sdk_v1(request: Request) -> bool:
     agent = request.headers.get("user-agent", "")
     stainless = any(key.lower().startswith("x-stainless") for key in request.headers)
     return stainless or not agent or agent.startswith(("letta-client/", "@letta-ai/letta-client/"))
@@ -124,6 +142,7 @@ ENDPOINTS = [
         "List an agent's tools",
         agent_tools,
         list[schemas.ToolOut],
+        query=schemas.ListToolsQuery,
         path_ids=AGENT,
         tag="agents",
         errors=(404,),

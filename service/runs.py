@@ -62,10 +62,19 @@ class RunService:
 
     # -- cancel ------------------------------------------------------------------------------
 
-    async def cancel(self, actor: Actor, path_id: str) -> dict[str, str]:
+    async def cancel(
+        self,
+        actor: Actor,
+        path_id: str,
+        run_ids: list[str] | None = None,
+        noun: str = "conversation",
+    ) -> dict[str, str]:
+        """Cancel the active runs behind a path id (only ``run_ids``, when given)."""
         runs = await to_thread.run_sync(lambda: self.active_runs(actor, path_id, check_exists=True))
+        if run_ids is not None:
+            runs = [r for r in runs if r.id in run_ids]
         if not runs:
-            raise Conflict(f"No active runs to cancel for conversation {path_id}")
+            raise Conflict(f"No active runs to cancel for {noun} {path_id}")
         outcome: dict[str, str] = {}
         for row in runs:
             try:

@@ -1,0 +1,162 @@
+"""The agent messaging API (``/v1/agents/{id}/messages…``): turns on the agent's own context.
+
+The same turns as ``/v1/conversations/agent-…/messages``; ``POST …/messages`` answers with
+JSON unless the request sets ``streaming``, ``…/stream`` always streams, and ``…/async``
+starts a background run and answers with it at once.
+"""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from api import render, schemas
+from api.endpoint import Call, Endpoint
+from api.errors import detail
+from api.tools import sdk_v1
+from api.turns import answer, turn_request
+from domain import ids
+from service.context import DEFAULT_ACTOR
+
+AGENT: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,)}
+
+
+def _body(call: Call) -> schemas.AgentSendMessage | Response:
+    body: schemas.AgentSendMessage = call.body
+    if body.messages is not None and not body.messages:
+        return detail(422, "Messages must not be empty")
+    return body
+
+
+async def send(call: Call) -> Response:
+    body = _body(call)
+    if isinstance(body, Response):
+        return body
+    return await answer(call, call.path["agent_id"], turn_request(body, body.streaming))
+
+
+async def stream(call: Call) -> Response:
+    body = _body(call)
+    if isinstance(body, Response):
+        return body
+    return await answer(call, call.path["agent_id"], turn_request(body, True))
+
+
+async def send_async(call: Call) -> Response:
+    body = _body(call)
+    if isinstance(body, Response):
+        return body
+    request = turn_request(body.model_copy(update={"background": True}), True)
+    turn = await call.services.turns.begin(DEFAULT_ACTOR, call.path["agent_id"], request)
+    row = await run_in_threadpool(call.services.runs.get, DEFAULT_ACTOR, turn.run_id)
+    return JSONResponse(render.run(row))
+
+
+async def list_messages(call: Call) -> Response:
+    q: schemas.ListMessagesQuery = call.query
+    items = await run_in_threadpool(
+        lambda: call.services.conversations.messages(
+            DEFAULT_ACTOR,
+            call.path["agent_id"],
+            before=q.before,
+            after=q.after,
+            limit=q.limit,
+            ascending=q.order == "asc",
+        )
+    )
+    return Response("[" + ",".join(items) + "]", media_type="application/json")
+
+
+async def cancel(call: Call) -> Response:
+    body: schemas.CancelAgentRuns = call.body
+    outcome = await call.services.runs.cancel(
+        DEFAULT_ACTOR, call.path["agent_id"], body.run_ids, noun="agent"
+    )
+    return JSONResponse(outcome)
+
+
+async def reset(call: Call) -> Response:
+    row = await run_in_threadpool(
+        call.services.agents.reset_messages, DEFAULT_ACTOR, call.path["agent_id"]
+    )
+    return JSONResponse(None if sdk_v1(call.request) else render.agent(row))
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/agents/{agent_id}/messages",
+        "send_message",
+        "Send messages to the agent's own context (JSON unless streaming is set)",
+        send,
+        schemas.LettaResponse,
+        body=schemas.AgentSendMessage,
+        body_required=True,
+        path_ids=AGENT,
+        tag="agents",
+        errors=(400, 404, 409),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/agents/{agent_id}/messages/stream",
+        "create_agent_message_stream",
+        "Send messages; the answer streams as Server-Sent Events",
+        stream,
+        None,
+        body=schemas.AgentSendMessage,
+        body_required=True,
+        path_ids=AGENT,
+        tag="agents",
+        errors=(400, 404, 409),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/agents/{agent_id}/messages/async",
+        "create_agent_message_async",
+        "Start a background run and answer with it at once (poll /v1/runs/{run_id})",
+        send_async,
+        schemas.RunOut,
+        body=schemas.AgentSendMessage,
+        body_required=True,
+        path_ids=AGENT,
+        tag="agents",
+        errors=(400, 404, 409),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/agents/{agent_id}/messages",
+        "list_messages",
+        "List the messages of the agent's own context, history included",
+        list_messages,
+        list[schemas.MessageOut],
+        query=schemas.ListMessagesQuery,
+        path_ids=AGENT,
+        tag="agents",
+        errors=(400, 404),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/agents/{agent_id}/messages/cancel",
+        "cancel_message",
+        "Cancel the agent's active runs (all, or those in run_ids)",
+        cancel,
+        dict[str, str],
+        body=schemas.CancelAgentRuns,
+        path_ids=AGENT,
+        tag="agents",
+        errors=(404, 409),
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}/reset-messages",
+        "reset_messages",
+        "Start the agent's own context over from its system message; history stays listed",
+        reset,
+        schemas.AgentStateOut,
+        body=schemas.ResetMessages,
+        body_required=True,
+        path_ids=AGENT,
+        tag="agents",
+        errors=(404, 409),
+    ),
+]
