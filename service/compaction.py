@@ -131,6 +131,32 @@ def plan(
     return Plan(mode, messages[1:], 0, n, 2)
 
 
+def plan_around_approval(
+    messages: list[tuple[int, str, str]],
+    pending_at: int | None,
+    mode: str,
+    percentage: float,
+    context_window: int,
+) -> Plan | None:
+    """``plan``, keeping a pending approval request (and what follows it) in context: its
+    answer must find the tool calls it answers.
+    """
+    if pending_at is None:
+        return plan(messages, mode, percentage, context_window)
+    before = [m for m in messages if m[0] < pending_at]
+    tail = len(messages) - len(before)
+    chosen = plan(before, mode, percentage, context_window)
+    if chosen is None:
+        return None
+    return Plan(
+        chosen.mode,
+        chosen.summarize,
+        chosen.keep_from or pending_at,
+        len(messages),
+        chosen.num_after + tail,
+    )
+
+
 def transcript(messages: list[tuple[int, str, str]]) -> str:
     # Each line is exactly json.dumps({"role": role, "content": text}) (both are strings),
     # with the two strings escaped by json's own encoder function: a third of the cost of
@@ -212,7 +238,13 @@ class CompactionService:
         if settings["mode"].startswith("self_compact"):
             handle = agent.model or handle
         window = self.context_window(model_handle or agent.model or handle, agent)
-        chosen = plan(messages, settings["mode"], settings["sliding_window_percentage"], window)
+        chosen = plan_around_approval(
+            messages,
+            self._pending_position(conversation),
+            settings["mode"],
+            settings["sliding_window_percentage"],
+            window,
+        )
         if chosen is None or chosen.num_after >= chosen.num_before:
             raise BadRequest(NOTHING_TO_COMPACT)
         summarizer = settings.get("model") or agent.model or "convlog/builtin"
@@ -284,6 +316,12 @@ class CompactionService:
         if len(summary) > clip:
             summary = summary[:clip] + "... [summary truncated to fit]"
         return summary
+
+    def _pending_position(self, conversation: Conversation) -> int | None:
+        pending = conversation.pending_approval
+        if pending is None:
+            return None
+        return self.ctx.messages.position_of(str(conversation.id), pending["message_id"])
 
     def _resolve(self, actor: Actor, path_id: str) -> tuple[UUID, Agent]:
         conversation, agent = self.ctx.load_stream(actor, path_id)

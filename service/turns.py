@@ -179,7 +179,10 @@ class TurnService:
             await self._fail(turn, stops.INTERNAL, str(exc))
         finally:
             renewal.cancel()
-            await self.lock.release(turn.lock_key, turn.lock_token)
+            try:  # best effort: the claim in the log is the real guard, and it is released
+                await self.lock.release(turn.lock_key, turn.lock_token)
+            except Exception:
+                log.exception("could not free the lock of run %s", turn.run_id)
             await self._finish(turn)
 
     async def _fail(self, turn: Turn, failure: stops.Failure, detail: str) -> None:
