@@ -184,15 +184,15 @@ class OpenAICompatibleModel:
         try:
             chunks = await client.chat.completions.create(
                 model=request.model,
-                # The SDK walks ``messages`` through its TypedDict transform, about 0.1 ms a
-                # message (100 ms of CPU at 1,000 messages), to change nothing in plain
-                # {role, content} dicts. ``extra_body`` is merged into the JSON body as given,
-                # in the same place: the request on the wire is the same.
+                # The SDK walks ``messages`` (and ``tools``) through its TypedDict transform,
+                # about 0.1 ms a message (100 ms of CPU at 1,000 messages; ~1 ms for three
+                # tool schemas), to change nothing in plain dicts. ``extra_body`` is merged
+                # into the JSON body as given, in the same place: the request on the wire is
+                # the same.
                 messages=[],
-                extra_body={"messages": messages},
+                extra_body={"messages": messages, **tool_options(request)},
                 stream=True,
                 stream_options={"include_usage": True},
-                **tool_options(request),
                 **completion_options(request.settings),
             )
             try:

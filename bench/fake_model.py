@@ -1,6 +1,7 @@
 """The fake OpenAI-compatible server of the tests (``tests.fake_openai.FakeOpenAI``) in its own
 process, answering at once (no delay before or between tokens), so it shares no GIL with the
-load generator or the server. Its CPU time is read from /proc like the server's.
+load generator or the server. "remember …" is answered with a memory_insert call (a two-step
+tool turn). Its CPU time is read from /proc like the server's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Forgetful(list):
 
 fake = FakeOpenAI()
 fake._received = Forgetful()
+fake.remember_tool = True
 fake.start()
 print(fake.port, flush=True)
 sys.stdin.read()

@@ -8,7 +8,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import compaction, rebuild, seed
+from bench import compaction, rebuild, seed, tool_turns
 from bench.backends import Storage, analyze, check_redis, storage
 from bench.fake_model import MODEL as FAKE_MODEL
 from bench.fake_model import fake_openai_process
@@ -44,6 +44,11 @@ class Params:
     compaction_sizes: tuple[int, ...]  # messages in the compacted conversations
     compaction_http: int  # conversations per size compacted over HTTP
     compaction_in_process: int  # conversations per size compacted in-process (the split)
+    tool_concurrency: tuple[int, ...]  # two-step tool turns: C clients
+    tool_turns: int  # timed two-step turns per client
+    tool_history_conversations: int  # per history length
+    search_messages: int  # messages of the agent conversation_search looks through
+    search_queries: int
 
 
 FULL = Params(
@@ -65,6 +70,11 @@ FULL = Params(
     compaction_sizes=(100, 10_000),
     compaction_http=5,
     compaction_in_process=3,
+    tool_concurrency=(1, 16),
+    tool_turns=50,
+    tool_history_conversations=5,
+    search_messages=10_000,
+    search_queries=500,
 )
 QUICK = Params(
     conversations=50,
@@ -85,6 +95,11 @@ QUICK = Params(
     compaction_sizes=(100, 1000),
     compaction_http=1,
     compaction_in_process=1,
+    tool_concurrency=(1, 16),
+    tool_turns=3,
+    tool_history_conversations=1,
+    search_messages=1000,
+    search_queries=50,
 )
 
 # The two zero-delay models every turn measurement runs with: the built-in offline model, and
@@ -201,8 +216,15 @@ def _seed_for_turns(services: Services, params: Params, result: dict[str, Any]) 
         params.compaction_http + params.compaction_in_process,
     )
     warmup = compaction.seed_conversations(services, agent_id, [min(params.compaction_sizes)], 1)
+    tool_histories = tool_turns.seed_tool_histories(
+        services,
+        TURN_MODELS["fake_openai"],
+        params.history_lengths,
+        params.tool_history_conversations,
+    )
     result["seed"]["for_turns_seconds"] = round(time.perf_counter() - started, 3)
     return {
+        "tool_histories": tool_histories,
         "agent_id": agent_id,
         "histories": histories,
         "compaction": {size: ids[: params.compaction_http] for size, ids in to_compact.items()},
@@ -247,6 +269,17 @@ def _turns(
             )
             result["turn_history"] = turn_history(
                 server.base_url, seeded["histories"], params.history_turns
+            )
+            result["tool_turns"] = tool_turns.tool_turns(
+                server.base_url,
+                TURN_MODELS["fake_openai"],
+                params.tool_concurrency,
+                params.tool_turns,
+                params.turn_warmup,
+                {"server": server.pid, "model_server": fake.pid},
+            )
+            result["tool_history"] = tool_turns.tool_history(
+                server.base_url, seeded["tool_histories"], params.history_turns
             )
             # Peak RSS of the turn workload, before compaction reads 10k-message contexts.
             memory = server.memory()
@@ -298,6 +331,9 @@ def run_backend(
                         for_turns["compaction_warmup"],
                     )
                 }
+                result["conversation_search"] = tool_turns.search_latency(
+                    services, params.search_messages, params.search_queries
+                )
             finally:
                 services.close()
             turn_redis = redis_url if backend == "postgres" else None

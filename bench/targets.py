@@ -63,6 +63,35 @@ TARGETS: tuple[Target, ...] = (
     ),
 )
 
+TOOL_TARGETS: tuple[Target, ...] = (
+    Target(
+        "server_cpu_per_step_c16_tools",
+        "server CPU per step of a two-step tool turn (memory_insert, then the answer), C=16",
+        ("tool_turns", "c16", "cpu_per_step", "server_cpu_ms"),
+        "<=",
+        6.0,
+        "ms",
+        backends=("postgres",),
+    ),
+    Target(
+        "tool_turn_history_p50_ratio",
+        "two-step tool turn p50 at 1,000 messages of history (tool messages included) / at 10",
+        ("tool_history", "p50_ratio_long_to_short"),
+        "<=",
+        1.3,
+        "x",
+        backends=("postgres",),
+    ),
+    Target(
+        "conversation_search_p99",
+        "conversation_search query over an agent's 10,000 messages, p99",
+        ("conversation_search", "latency", "p99_ms"),
+        "<=",
+        20.0,
+        "ms",
+    ),
+)
+
 # Turn targets hold on PostgreSQL + Redis with a zero-delay model: each model of the run.
 TURN_MODEL_LABELS = ("builtin", "fake_openai")
 _PG = ("postgres",)
@@ -120,6 +149,7 @@ def _turn_targets(model: str) -> tuple[Target, ...]:
 
 TARGETS += (
     *(t for model in TURN_MODEL_LABELS for t in _turn_targets(model)),
+    *TOOL_TARGETS,
     Target(
         "turn_server_peak_rss",
         "turn server peak RSS (VmHWM) over the turn and history runs",

@@ -28,7 +28,7 @@ COLUMNS = (
     "id, agent_id, organization_id, summary, model, model_settings, isolated_block_ids,"
     " created_by_id, last_updated_by_id, created_at, updated_at, last_message_at,"
     " last_run_completion, message_count, context_from, context_epoch, system_position,"
-    " summary_position"
+    " summary_position, system_epoch"
 )
 
 
@@ -52,6 +52,7 @@ class ConversationRow:
     context_epoch: int
     system_position: int
     summary_position: int | None
+    system_epoch: int
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> ConversationRow:
@@ -65,13 +66,18 @@ class ConversationRow:
         return f"{ids.CONVERSATION}-{self.id}"
 
     @property
+    def context_version(self) -> tuple[int, int]:
+        """Changes when messages already in context change: (any of them, the system one)."""
+        return (self.context_epoch, self.system_epoch)
+
+    @property
     def window(self) -> Window:
         return Window(self.id, self.system_position, self.summary_position, self.context_from)
 
 
 class ConversationIndex(Projection):
     name = "conversations"
-    version = 3
+    version = 4  # 4: system_epoch
     tables: ClassVar[dict[str, list[str]]] = {
         "conversations": [
             "CREATE TABLE IF NOT EXISTS {conversations} ("
@@ -84,7 +90,7 @@ class ConversationIndex(Projection):
             " message_count INTEGER NOT NULL DEFAULT 0, context_from INTEGER NOT NULL DEFAULT 0,"
             " active_run_id TEXT, lease_until BIGINT, agent_deleted INTEGER NOT NULL DEFAULT 0,"
             " context_epoch INTEGER NOT NULL DEFAULT 0, system_position INTEGER NOT NULL DEFAULT 0,"
-            " summary_position INTEGER)",
+            " summary_position INTEGER, system_epoch INTEGER NOT NULL DEFAULT 0)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_agent}"
             " ON {conversations} (organization_id, agent_id, created_at)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_created}"
@@ -168,9 +174,9 @@ class ConversationIndex(Projection):
         )
 
     def _context_changed(self, e: Conversation.SystemMessageRecompiled, w: Writer) -> None:
-        # Messages already in context changed: caches of the context start over.
+        # The system message changed: caches of the context re-read that one message.
         w.execute(
-            "UPDATE {conversations} SET context_epoch = context_epoch + 1 WHERE id = %s",
+            "UPDATE {conversations} SET system_epoch = system_epoch + 1 WHERE id = %s",
             (str(e.originator_id),),
         )
 

@@ -311,6 +311,15 @@ def model_rows(store: ViewStore, window: Window, after: int | None = None) -> li
     return [r for _, _, r in ordered]
 
 
+def system_row(store: ViewStore, window: Window) -> list[ContextRow]:
+    rows = store.query(
+        "SELECT position, role, text, message_type FROM messages"
+        " WHERE conversation_id = %s AND position = %s",
+        (window.conversation_id, window.system_position),
+    )
+    return [ContextRow(int(p), role, text, kind) for p, role, text, kind in rows]
+
+
 def tool_results(store: ViewStore, conversation_id: str, call_ids: list[str]) -> list[str]:
     """The listed tool_return items (JSON text) answering these calls, in order."""
     marks = ", ".join(["%s"] * len(call_ids))

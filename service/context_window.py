@@ -1,8 +1,9 @@
 """What the model sees: the conversation's in-context messages, cached per process.
 
 Messages never change once appended, so a turn reads only those appended since the previous
-turn this process served; a changed context (a recompiled system message, a compaction) bumps
-the conversation's epoch and the cache starts over.
+turn this process served; a compaction or a reset bumps the conversation's context epoch and
+the cache starts over, and a recompiled system message (after a memory edit) bumps its system
+epoch and the cache re-reads that one message.
 
 Rows become OpenAI-shaped messages here, in one place for the cache and the step loop: an
 assistant's text and the tool calls of the same step are one assistant message, each tool
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from threading import Lock
 
-from projections.messages import ContextRow, Window, model_rows
+from projections.messages import ContextRow, Window, model_rows, system_row
 from projections.store import ViewStore
 from service.model import ChatMessage, ToolCall
 
@@ -57,7 +58,7 @@ def to_chat(rows: Sequence[ContextRow]) -> list[ChatMessage]:
 @dataclass
 class _Entry:
     context_from: int
-    epoch: int
+    version: tuple[int, int]  # (context epoch, system epoch)
     last_position: int
     rows: list[ContextRow] = field(default_factory=list)
 
@@ -69,23 +70,29 @@ class ContextCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = Lock()
 
-    def messages(self, window: Window, epoch: int) -> list[ChatMessage]:
-        return to_chat(self.rows(window, epoch))
+    def messages(self, window: Window, version: tuple[int, int]) -> list[ChatMessage]:
+        return to_chat(self.rows(window, version))
 
-    def rows(self, window: Window, epoch: int) -> list[ContextRow]:
+    def rows(self, window: Window, version: tuple[int, int]) -> list[ContextRow]:
         stream_id = window.conversation_id
         with self._lock:
             entry = self._entries.get(stream_id)
         # Read outside the lock; a racing turn on the same conversation cannot exist (the claim).
-        if entry is None or (entry.context_from, entry.epoch) != (window.context_from, epoch):
+        if (
+            entry is None
+            or entry.context_from != window.context_from
+            or entry.version[0] != version[0]
+        ):
             fresh = model_rows(self.store, window)
-            entry = _Entry(window.context_from, epoch, 0)
+            entry = _Entry(window.context_from, version, 0)
         else:
+            if entry.version[1] != version[1]:
+                entry.rows = [*system_row(self.store, window), *entry.rows[1:]]
             fresh = model_rows(self.store, window, after=entry.last_position)
         rows = entry.rows + fresh
         last = max([entry.last_position] + [row.position for row in fresh])
         with self._lock:
-            self._entries[stream_id] = _Entry(window.context_from, epoch, last, rows)
+            self._entries[stream_id] = _Entry(window.context_from, version, last, rows)
             self._entries.move_to_end(stream_id)
             while len(self._entries) > self.max_conversations:
                 self._entries.popitem(last=False)

@@ -255,7 +255,7 @@ class StepLoop:
         row = self.ctx.conversations.get_any(str(turn.stream_id))
         if row is None:
             return []
-        return self.context.messages(row.window, row.context_epoch)
+        return self.context.messages(row.window, row.context_version)
 
     async def _fit(
         self,

@@ -166,6 +166,9 @@ class FakeOpenAI:
         self.api_key: str | None = None  # when set, other keys get a 401
         self.models = ["gpt-fake", "gpt-fake-mini"]
         self.script: list[Reply] = []  # answers for the next requests, in order
+        # Answer "remember …" with a memory_insert call when that tool is offered (for the
+        # benchmarks, which cannot script a fake in another process).
+        self.remember_tool = False
 
     @property
     def requests(self) -> list[Received]:
@@ -225,6 +228,22 @@ class FakeOpenAI:
             ]
         )
 
+    def _rule(self, body: dict[str, Any]) -> Reply:
+        messages = body.get("messages") or []
+        last = messages[-1] if messages else {}
+        offered = {t["function"]["name"] for t in body.get("tools") or []}
+        content = str(last.get("content") or "")
+        if (
+            self.remember_tool
+            and "memory_insert" in offered
+            and last.get("role") == "user"
+            and content.startswith("remember ")
+        ):
+            fact = content.removeprefix("remember ")
+            arguments = json.dumps({"label": "human", "new_string": fact})
+            return Reply(tool_calls=[("memory_insert", arguments)])
+        return Reply()
+
     def _authorized(self, request: Request) -> bool:
         return self.api_key is None or request.headers.get("authorization") == (
             f"Bearer {self.api_key}"
@@ -261,7 +280,7 @@ class FakeOpenAI:
             await self._hang(generation)
             return _error(*ERRORS["server_error"])
         with self._lock:
-            reply = self.script.pop(0) if self.script else Reply()
+            reply = self.script.pop(0) if self.script else self._rule(body)
         text = "" if failure == "empty" else answer_for(body)
         if reply.content is not None or reply.tool_calls:
             text = reply.content or ""

@@ -106,7 +106,7 @@ def test_the_context_after_a_restart_is_what_the_loop_saw(
     loop.context = type(loop.context)(scripted.ctx.store)  # as after a restart: no cache
     row = scripted.ctx.conversations.get_any(conv.removeprefix("conv-"))
     assert row is not None
-    rebuilt = loop.context.messages(row.window, row.context_epoch)
+    rebuilt = loop.context.messages(row.window, row.context_version)
     assert rebuilt[: len(loop_view)] == loop_view
     assert [m.role for m in rebuilt[len(loop_view) :]] == ["assistant"]  # its answer
     merged = rebuilt[2]
@@ -267,3 +267,39 @@ def test_conversation_search_finds_earlier_messages(
     model.script = [Say(calls=[("conversation_search", json.dumps({"query": "walrus"}))]), Say()]
     none = send(scripted, second, "and walruses?")
     assert json.loads(none.messages[1]["tool_return"])["message"] == "No results found."
+
+
+def test_the_loop_reads_the_context_once_per_turn(
+    scripted: Services, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between steps the loop reads nothing it already holds: one context read per turn."""
+    from projections import messages
+
+    conv = scripted.conversations.create(ACTOR, agent(scripted)).conversation_id
+    reads: list[int] = []
+    real = messages.model_rows
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        reads.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr("service.context_window.model_rows", counting)
+    model.script = [Say(calls=[insert("human", "a")]), Say(calls=[insert("human", "b")]), Say("ok")]
+    result = send(scripted, conv, "three steps")
+    assert result.usage["step_count"] == 3
+    assert len(reads) == 1
+
+
+def test_a_huge_tool_result_is_cut_to_the_return_limit(
+    scripted: Services, model: ScriptedModel
+) -> None:
+    big = "z" * 60_000
+    blocks = [BlockSpec("human", big)]
+    conv = scripted.conversations.create(ACTOR, agent(scripted, blocks=blocks)).conversation_id
+    model.script = [Say(calls=[insert("human", "more")]), Say(text="ok")]
+    ret = send(scripted, conv, "go").messages[1]
+    assert len(ret["tool_return"]) < 50_200
+    assert ret["tool_return"].endswith(
+        "... [NOTE: function output was truncated since it exceeded the character limit "
+        "(60005 > 50000)]"
+    )
