@@ -21,6 +21,7 @@ import httpx
 import psycopg
 import pytest
 from letta_client import Letta
+from letta_client.types.agents import AssistantMessage, SystemMessage, UserMessage
 
 from tests.services import require_postgres
 
@@ -205,6 +206,14 @@ def new_agent(client: Letta, human: str = "Name: Ada", persona: str = "I am Sam.
         ],
     )
     return agent.id
+
+
+def text_content(message: object) -> str:
+    """An SDK message's ``content`` as text. Only system, user and assistant messages carry
+    one, and the SDK types it loosely (text, or a list of content parts)."""
+    assert isinstance(message, (SystemMessage, UserMessage, AssistantMessage)), message
+    assert isinstance(message.content, str), message.content
+    return message.content
 
 
 @pytest.fixture

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any
+from typing import Literal
 
 import pytest
-from letta_client import Letta, NotFoundError
+from letta_client import Letta, NotFoundError, Omit, omit
+from letta_client.types.agents import SystemMessage
 
 from tests.e2e.conftest import EMBEDDING, new_agent
 
@@ -18,10 +19,15 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 BUILTIN_MODEL = "convlog/builtin"  # the built-in offline model: always served, no network
 
 
-def only_system_message(client: Letta, conversation_id: str) -> Any:
+Order = Literal["asc", "desc"]
+
+
+def only_system_message(client: Letta, conversation_id: str) -> SystemMessage:
     items = list(client.conversations.messages.list(conversation_id))
     assert [m.message_type for m in items] == ["system_message"]
-    return items[0]
+    message = items[0]
+    assert isinstance(message, SystemMessage)
+    return message
 
 
 def conversation_lifecycle(client: Letta) -> None:
@@ -31,6 +37,7 @@ def conversation_lifecycle(client: Letta) -> None:
     assert created.agent_id == agent_id
     assert created.summary == "first"
     # decisions §7: every body carries the real in-context ids (the system message).
+    assert created.in_context_message_ids is not None
     assert len(created.in_context_message_ids) == 1
     assert re.fullmatch(f"message-{UUID}", created.in_context_message_ids[0])
 
@@ -70,6 +77,7 @@ def system_message_snapshots_memory(client: Letta) -> None:
     agent_id = new_agent(client, human="Name: Ada Lovelace", persona="I am Sam the helper.")
     old = client.conversations.create(agent_id=agent_id)
     message = only_system_message(client, old.id)
+    assert old.in_context_message_ids is not None
     assert message.id == old.in_context_message_ids[0]
     assert isinstance(message.content, str)
     assert "Name: Ada Lovelace" in message.content
@@ -153,14 +161,18 @@ def list_paging(client: Letta) -> None:
     assert client.conversations.list(agent_id=agent_id, order="asc", after=created[-1]) == []
     assert client.conversations.list(agent_id=agent_id, order="desc", after=created[0]) == []
 
+    walks: tuple[tuple[Order, list[str]], ...] = (("asc", asc), ("desc", desc))
     for order_by in ("created_at", "last_run_completion"):
-        for order, expected in (("asc", asc), ("desc", desc)):
+        for order, expected in walks:
             walked: list[str] = []
             cursor: str | None = None
             while True:
-                kwargs = {"after": cursor} if cursor else {}
                 page = client.conversations.list(
-                    agent_id=agent_id, order=order, order_by=order_by, limit=1, **kwargs
+                    agent_id=agent_id,
+                    order=order,
+                    order_by=order_by,
+                    limit=1,
+                    after=cursor if cursor else omit,
                 )
                 assert len(page) <= 1
                 if not page:
@@ -211,8 +223,9 @@ def summary_search_is_literal(client: Letta) -> None:
     }
     ids = {}
     for key, summary in summaries.items():
-        kwargs = {} if summary is None else {"summary": summary}
-        ids[key] = client.conversations.create(agent_id=agent_id, **kwargs).id
+        ids[key] = client.conversations.create(
+            agent_id=agent_id, summary=omit if summary is None else summary
+        ).id
 
     def search(text: str) -> set[str]:
         found = client.conversations.list(agent_id=agent_id, summary_search=text, limit=100)
@@ -242,8 +255,9 @@ def messages_auto_pagination(client: Letta) -> None:
     """SDK auto-pagination (``list(page)``) terminates and yields each item once."""
     agent_id = new_agent(client, human="Name: Ada")
     conversation = client.conversations.create(agent_id=agent_id)
-    for kwargs in ({}, {"order": "asc"}, {"order": "desc"}):
-        items = list(client.conversations.messages.list(conversation.id, limit=1, **kwargs))
+    orders: tuple[Order | Omit, ...] = (omit, "asc", "desc")
+    for any_order in orders:
+        items = list(client.conversations.messages.list(conversation.id, limit=1, order=any_order))
         assert [m.id for m in items] == conversation.in_context_message_ids
         assert items[0].message_type == "system_message"
 
@@ -251,7 +265,9 @@ def messages_auto_pagination(client: Letta) -> None:
     for order in ("asc", "desc"):
         own = list(client.conversations.messages.list(agent_id, limit=1, order=order))
         assert [m.message_type for m in own] == ["system_message"]
+        assert isinstance(own[0], SystemMessage)
         assert "Name: Ada" in own[0].content
+        assert conversation.in_context_message_ids is not None
         assert own[0].id not in conversation.in_context_message_ids
 
 
@@ -334,7 +350,7 @@ def last_run_completion_ordering(client: Letta) -> None:
         )
         assert chunks[-2].message_type == "stop_reason"
 
-    expected = {
+    expected: dict[Order, list[str]] = {
         "desc": [ids[0], ids[2], ids[3], ids[1]],  # nulls last, ties by id: order among 1/3
         "asc": [ids[2], ids[0], ids[1], ids[3]],
     }
@@ -350,9 +366,12 @@ def last_run_completion_ordering(client: Letta) -> None:
         walked: list[str] = []
         cursor: str | None = None
         while True:
-            kwargs = {"after": cursor} if cursor else {}
             page = client.conversations.list(
-                agent_id=agent.id, order_by="last_run_completion", order=order, limit=1, **kwargs
+                agent_id=agent.id,
+                order_by="last_run_completion",
+                order=order,
+                limit=1,
+                after=cursor if cursor else omit,
             )
             if not page:
                 break

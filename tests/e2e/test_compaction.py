@@ -22,7 +22,7 @@ import pytest
 from letta_client import BadRequestError, Letta, NotFoundError
 
 from service.compaction import PROMPT_ALL, PROMPT_SLIDING
-from tests.e2e.conftest import EMBEDDING, MODEL, sdk, start_server
+from tests.e2e.conftest import EMBEDDING, MODEL, sdk, start_server, text_content
 from tests.e2e.turns_support import (
     Sent,
     create_agent,
@@ -311,9 +311,11 @@ def test_compact_through_the_sdk(client: Letta, http: httpx.Client, conversation
     summaries = [m for m in listed if getattr(m, "role", None) == "summary"]
     assert [m.message_type for m in summaries] == ["user_message", "user_message"]
     assert [listed.index(m) for m in summaries] == [11, 14]  # where each was made
-    contents = [m.content for m in listed if getattr(m, "role", None) in ("user", "assistant")]
+    contents = [
+        text_content(m) for m in listed if getattr(m, "role", None) in ("user", "assistant")
+    ]
     assert contents == said
-    assert json.loads(summaries[-1].content)["message"].endswith(second.summary)
+    assert json.loads(text_content(summaries[-1]))["message"].endswith(second.summary)
     window = client.conversations.retrieve(conversation).in_context_message_ids
     assert window == [listed[0].id, summaries[-1].id]
 

@@ -10,16 +10,18 @@ import re
 import subprocess
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import CLI, EMBEDDING, MODEL, REPO, SCRUBBED, start_server
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.e2e
 
@@ -313,7 +315,8 @@ def test_invalid_json_body_is_422(http: httpx.Client, agent_id: str, body: bytes
 
 
 def test_wrong_body_types_are_422(http: httpx.Client, agent_id: str) -> None:
-    for body in ({"summary": 5}, {"isolated_block_labels": [1]}, [], "text"):
+    bodies: tuple[object, ...] = ({"summary": 5}, {"isolated_block_labels": [1]}, [], "text")
+    for body in bodies:
         response = http.post("/v1/conversations/", params={"agent_id": agent_id}, json=body)
         assert_validation_error(response)
 
@@ -645,11 +648,11 @@ def test_routing_errors_have_letta_bodies(http: httpx.Client) -> None:
 # -- concurrency ---------------------------------------------------------------------------
 
 
-def _parallel(server_url: str, calls: list[Callable[[httpx.Client], Any]]) -> list[Any]:
+def _parallel(server_url: str, calls: Sequence[Callable[[httpx.Client], T]]) -> list[T]:
     """Run each call on its own connection, all released at once."""
     start = threading.Barrier(len(calls))
 
-    def run(call: Callable[[httpx.Client], Any]) -> Any:
+    def run(call: Callable[[httpx.Client], T]) -> T:
         with httpx.Client(base_url=server_url, timeout=30.0) as own:
             start.wait()
             return call(own)
@@ -664,13 +667,11 @@ def test_concurrent_updates_are_all_kept(
     conversation = create_conversation(http, agent_id)
     cid = conversation["id"]
     summaries = [f"s{i}" for i in range(12)]
-    responses = _parallel(
-        server_url,
-        [
-            lambda c, s=s: c.patch(f"/v1/conversations/{cid}", json={"summary": s})
-            for s in summaries
-        ],
-    )
+
+    def patch_summary(summary: str) -> Callable[[httpx.Client], httpx.Response]:
+        return lambda c: c.patch(f"/v1/conversations/{cid}", json={"summary": summary})
+
+    responses = _parallel(server_url, [patch_summary(s) for s in summaries])
     assert [r.status_code for r in responses] == [200] * len(summaries)
     history = events(http, cid)
     assert [e["version"] for e in history] == list(range(1, len(summaries) + 3))
@@ -683,15 +684,12 @@ def test_concurrent_updates_are_all_kept(
 def test_concurrent_creates_are_all_listed(
     http: httpx.Client, server_url: str, agent_id: str
 ) -> None:
-    responses = _parallel(
-        server_url,
-        [
-            lambda c, i=i: c.post(
-                "/v1/conversations/", params={"agent_id": agent_id}, json={"summary": f"p{i}"}
-            )
-            for i in range(12)
-        ],
-    )
+    def create_numbered(i: int) -> Callable[[httpx.Client], httpx.Response]:
+        return lambda c: c.post(
+            "/v1/conversations/", params={"agent_id": agent_id}, json={"summary": f"p{i}"}
+        )
+
+    responses = _parallel(server_url, [create_numbered(i) for i in range(12)])
     assert [r.status_code for r in responses] == [200] * 12
     created = {r.json()["id"] for r in responses}
     assert len(created) == 12

@@ -32,8 +32,13 @@ from letta_client import (
     NotFoundError,
     UnprocessableEntityError,
 )
+from letta_client.types.agents import AssistantMessage
+from letta_client.types.agents.letta_streaming_response import (
+    LettaStopReason,
+    LettaUsageStatistics,
+)
 
-from tests.e2e.conftest import sdk, start_server
+from tests.e2e.conftest import sdk, start_server, text_content
 from tests.e2e.turns_support import (
     BUSY,
     DONE,
@@ -281,9 +286,13 @@ def test_sdk_stream(client: Letta, conversation: str) -> None:
         "stop_reason",
         "usage_statistics",
     ]
+    assert isinstance(items[0], AssistantMessage)
+    assert isinstance(items[1], LettaStopReason)
+    assert isinstance(items[2], LettaUsageStatistics)
     assert items[0].content == "echo: through the sdk [context=2]"
     assert items[1].stop_reason == "end_turn"
     assert items[2].step_count == 1
+    assert items[0].run_id is not None
     run = client.runs.retrieve(items[0].run_id)
     assert (run.status, run.stop_reason, run.conversation_id) == (
         "completed",
@@ -539,7 +548,7 @@ def test_stream_escapes_what_looks_like_sse_and_keeps_unicode(
     assert sent.answer == answer
     assert "世界" in "".join(f.raw for f in sent.frames)  # UTF-8 on the wire, not \u escapes
     items = list(client.conversations.messages.create(conversation, input=tricky))
-    assert items[0].content == f"echo: {tricky} [context=4]"
+    assert text_content(items[0]) == f"echo: {tricky} [context=4]"
     assert messages(http, conversation)[1]["content"] == tricky
 
 
@@ -742,6 +751,7 @@ def test_lock_is_free_the_moment_done_is_read(
             "usage_statistics",
         ]
         # decisions §1: finalised before [DONE].
+        assert isinstance(items[0], AssistantMessage) and items[0].run_id is not None
         run = client.runs.retrieve(items[0].run_id)
         assert run.status == "completed"
         assert run.completed_at is not None
@@ -1007,14 +1017,14 @@ def test_agent_direct_send_list_and_runs(
     assert [r["id"] for r in list_runs(http, agent_id=agent)] == [sent.run_id]
 
     listed = list(client.conversations.messages.list(agent, order="asc"))
-    assert [(m.message_type, m.content) for m in listed[1:]] == [
+    assert [(m.message_type, text_content(m)) for m in listed[1:]] == [
         ("user_message", "direct hello"),
         ("assistant_message", "echo: direct hello [context=2]"),
     ]
     assert listed[0].message_type == "system_message"
 
     items = list(client.conversations.messages.create(agent, input="again"))
-    assert items[0].content == "echo: again [context=4]"
+    assert text_content(items[0]) == "echo: again [context=4]"
 
     idle = cancel(http, agent)
     assert idle.status_code == 409, idle.text

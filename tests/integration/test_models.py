@@ -23,6 +23,7 @@ from service.model import (
     ChatModel,
     ModelError,
     ModelRequest,
+    StreamItem,
     TextDelta,
     UnknownModel,
     Usage,
@@ -38,14 +39,14 @@ CONTEXT = [
 ANSWER = "echo: tell me about event logs please [context=4]"
 
 
-async def collect(model: ChatModel, request: ModelRequest) -> list[TextDelta | Usage]:
+async def collect(model: ChatModel, request: ModelRequest) -> list[StreamItem]:
     try:
         return [item async for item in model.stream(request)]
     finally:
         await model.aclose()
 
 
-def run(model: ChatModel, request: ModelRequest) -> list[TextDelta | Usage]:
+def run(model: ChatModel, request: ModelRequest) -> list[StreamItem]:
     return asyncio.run(collect(model, request))
 
 
@@ -55,7 +56,7 @@ def failure_of(model: ChatModel, request: ModelRequest) -> ModelError:
     return caught.value
 
 
-def text_of(items: list[TextDelta | Usage]) -> str:
+def text_of(items: list[StreamItem]) -> str:
     return "".join(item.text for item in items if isinstance(item, TextDelta))
 
 
@@ -193,7 +194,7 @@ def test_a_provider_that_never_answers_times_out(fake_openai: FakeOpenAI) -> Non
 
 def test_a_provider_that_stalls_mid_answer_times_out(fake_openai: FakeOpenAI) -> None:
     fake_openai.failure = "stall"
-    received: list[TextDelta | Usage] = []
+    received: list[StreamItem] = []
 
     async def consume() -> None:
         model = adapter(fake_openai, timeout=0.3)

@@ -108,7 +108,7 @@ def test_concurrent_catch_up_applies_each_event_once(two: tuple[Services, Servic
     a, b = two
     agent = new_agent(a)
     rows = [new_conversation(a, agent.id) for _ in range(3)]
-    sent = {row.id: [] for row in rows}
+    sent: dict[str, list[str]] = {row.id: [] for row in rows}
     for i in range(20):
         for row in rows:
             sent[row.id] += append(a, row.id, f"m{i}a", f"m{i}b", catch_up=False)

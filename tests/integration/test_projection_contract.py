@@ -302,7 +302,9 @@ def test_setup_rebuilds_a_projection_whose_version_changed(any_services: Service
     upgraded.setup()
     assert active_generations(s)["messages"] == generation + 1
     assert view_tables(s) == before
-    fingerprints = dict(s.ctx.store.query("SELECT name, fingerprint FROM projection_generations"))
+    fingerprints: dict[str, str] = dict(
+        s.ctx.store.query("SELECT name, fingerprint FROM projection_generations")
+    )
     assert fingerprints["messages"] == MessageListV2().fingerprint
     assert fingerprints["messages"].startswith(f"{MessageList.version + 1}:")
     upgraded.setup()  # now current: nothing to do

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from domain import ids
 from domain.conversation import Conversation
 from domain.run import Run
@@ -42,7 +44,7 @@ def new_conversation(
 
 
 def load(services: Services, conversation_uuid: str) -> Conversation:
-    conversation = services.ctx.app.repository.get(UUID(conversation_uuid))
+    conversation: Aggregate = services.ctx.app.repository.get(UUID(conversation_uuid))
     assert isinstance(conversation, Conversation)
     return conversation
 

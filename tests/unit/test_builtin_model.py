@@ -8,17 +8,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.builtin_model import BuiltinModel, reply_to, split_words
-from service.model import ChatMessage, ModelRequest, TextDelta, Usage
+from service.model import ChatMessage, ModelRequest, StreamItem, TextDelta, Usage
 
 
-def run(request: ModelRequest, model: BuiltinModel | None = None) -> list[TextDelta | Usage]:
-    async def collect() -> list[TextDelta | Usage]:
+def run(request: ModelRequest, model: BuiltinModel | None = None) -> list[StreamItem]:
+    async def collect() -> list[StreamItem]:
         return [item async for item in (model or BuiltinModel()).stream(request)]
 
     return asyncio.run(collect())
 
 
-def text_of(items: list[TextDelta | Usage]) -> str:
+def text_of(items: list[StreamItem]) -> str:
     return "".join(item.text for item in items if isinstance(item, TextDelta))
 
 

@@ -37,7 +37,7 @@ from service.compaction import (
     plan,
     transcript,
 )
-from service.model import ModelError, ModelRequest, TextDelta, Usage
+from service.model import ModelError, ModelRequest, StreamItem
 from service.turns import TurnRequest
 from tests.scripted_model import ScriptedModel
 from tests.unit.seed import ACTOR, append, listing, new_agent, new_conversation
@@ -76,7 +76,7 @@ class GatedModel(ScriptedModel):
         super().__init__()
         self.entered = asyncio.Event()
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Usage]:
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         self.entered.set()
         async for item in super().stream(request):
             yield item
@@ -89,7 +89,7 @@ class FailingFor(ScriptedModel):
         super().__init__()
         self.broken = broken
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Usage]:
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         if request.handle == self.broken:
             self.requests.append(request)
             raise ModelError("other", f"{self.broken} is down")
@@ -709,7 +709,7 @@ class SmallContext(ScriptedModel):
         super().__init__()
         self.limit = limit
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[TextDelta | Usage]:
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         summarizing = request.messages[-1].content.startswith("<start_transcript>")
         if not summarizing and len(request.messages) > self.limit:
             self.requests.append(request)

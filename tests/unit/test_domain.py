@@ -4,10 +4,13 @@ nothing, and replaying the recorded events rebuilds the live state.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
+from eventsourcing.domain import CanMutateAggregate
 
 from domain import ids
 from domain.agent import Agent
@@ -76,11 +79,16 @@ def state(aggregate: Any) -> dict[str, Any]:
     return {k: v for k, v in aggregate.__dict__.items() if k != "_pending_events"}
 
 
-def replay(events: list[Any]) -> Any:
-    aggregate = None
+def replay(events: Sequence[CanMutateAggregate[UUID]]) -> Any:
+    aggregate: Any = None
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate
+
+
+def run_claim(conv: Conversation) -> tuple[str | None, datetime | None]:
+    """The active run and its lease, read afresh (commands change them behind mypy's back)."""
+    return conv.active_run_id, conv.lease_until
 
 
 def append_user(conv: Conversation, text: str = "hi") -> str:
@@ -127,9 +135,11 @@ def test_append_message_records_the_message_and_keeps_state_light() -> None:
     user_id = append_user(conv, "hello")
     events = conv.pending_events[1:]
     assert [type(e) for e in events] == [Conversation.MessageAppended] * 2
-    assert events[1].message_id == user_id
-    assert events[1].content == "hello"
-    assert events[1].extra == {}
+    appended = events[1]
+    assert isinstance(appended, Conversation.MessageAppended)
+    assert appended.message_id == user_id
+    assert appended.content == "hello"
+    assert appended.extra == {}
     assert [e.originator_version for e in events] == [2, 3]
     assert conv.message_count == 2
     assert conv.system_message_id == system_id
@@ -196,7 +206,9 @@ def test_claim_after_the_lease_lapsed_reports_the_lapsed_run() -> None:
     conv.claim_run("run-a", NOW, LATER)
     lapsed = conv.claim_run("run-b", LATER, LATER + timedelta(seconds=60))
     assert lapsed == "run-a"
-    assert conv.pending_events[-1].lapsed_run_id == "run-a"
+    claimed = conv.pending_events[-1]
+    assert isinstance(claimed, Conversation.RunClaimed)
+    assert claimed.lapsed_run_id == "run-a"
     assert conv.active_run_id == "run-b"
 
 
@@ -213,7 +225,7 @@ def test_renew_and_release_only_for_the_holder() -> None:
     assert conv.version == version
     conv.release_run("run-a", "completed")
     assert isinstance(conv.pending_events[-1], Conversation.RunReleased)
-    assert (conv.active_run_id, conv.lease_until) == (None, None)
+    assert run_claim(conv) == (None, None)
     assert conv.claim_run("run-c", NOW, LATER) is None
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -142,7 +143,7 @@ def test_replay_through_snapshots_equals_live_state() -> None:
     """Past the snapshot interval (100), loading starts from a snapshot."""
     with fresh_services() as services:
         row = new_conversation(services, new_agent(services).id)
-        conv = services.ctx.app.repository.get(ids.to_uuid(row.conversation_id))
+        conv: Conversation = services.ctx.app.repository.get(ids.to_uuid(row.conversation_id))
         for i in range(230):
             run_command(conv, ("append", "user", f"m{i}", {}))
             if i == 150:  # a live claim (a datetime) inside the second snapshot
@@ -230,7 +231,7 @@ class World:
         conv = self.pick(self.conversations, args[0])
         if conv is None:
             return
-        conversation_id = ids.format_id(ids.CONVERSATION, conv)
+        conversation_id = ids.format_id(ids.CONVERSATION, UUID(conv))
         if name == "messages":
             count, role, catch_up = args[1:]
             append(s, conv, *[f"{role}-{i}" for i in range(count)], role=role, catch_up=catch_up)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -22,6 +23,8 @@ from service.agents import AgentSpec, BlockSpec
 from service.context import DEFAULT_ACTOR
 from service.turns import Turn, TurnRequest
 from tests.scripted_model import ScriptedModel
+
+T = TypeVar("T")
 
 words = st.text(alphabet="abcdefgh", min_size=1, max_size=8)
 
@@ -43,7 +46,7 @@ class TurnMachine(RuleBasedStateMachine):
         self.expected: list[str] = []  # contents of the listed user/assistant messages
         self.pending_text = ""
 
-    def run(self, coro: Any) -> Any:
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
     def frames(self, turn: Turn) -> list[str]:
