@@ -189,9 +189,9 @@ class ToolMachine(RuleBasedStateMachine):
     def context_is_well_formed(self) -> None:
         row = self.services.ctx.conversations.get_any(self.conversation.removeprefix("conv-"))
         assert row is not None
-        fresh = ContextCache(self.services.ctx.store).messages(row.window, row.context_epoch)
+        fresh = ContextCache(self.services.ctx.store).messages(row.window, row.context_version)
         well_formed(fresh, self.pending is not None)
-        cached = self.services.turns.loop.context.messages(row.window, row.context_epoch)
+        cached = self.services.turns.loop.context.messages(row.window, row.context_version)
         assert cached == fresh
 
 
