@@ -123,6 +123,7 @@ ENDPOINTS = [
         body=schemas.CreateAgent,
         body_required=True,
         tag="agents",
+        errors=(400, 404),
     ),
     Endpoint(
         "GET",
@@ -133,6 +134,7 @@ ENDPOINTS = [
         list[schemas.AgentStateOut],
         query=schemas.ListAgentsQuery,
         tag="agents",
+        errors=(400,),
     ),
     Endpoint(
         "GET",
@@ -143,6 +145,7 @@ ENDPOINTS = [
         schemas.AgentStateOut,
         path_ids=AGENT,
         tag="agents",
+        errors=(404,),
     ),
     Endpoint(
         "DELETE",
@@ -153,6 +156,7 @@ ENDPOINTS = [
         schemas.DeletedAgent,
         path_ids=AGENT,
         tag="agents",
+        errors=(404,),
     ),
     Endpoint(
         "GET",
@@ -163,6 +167,7 @@ ENDPOINTS = [
         schemas.BlockOut,
         path_ids=AGENT,
         tag="agents",
+        errors=(404,),
     ),
     Endpoint(
         "PATCH",
@@ -175,5 +180,6 @@ ENDPOINTS = [
         body_required=True,
         path_ids=AGENT,
         tag="agents",
+        errors=(400, 404),
     ),
 ]

@@ -119,6 +119,7 @@ ENDPOINTS = [
         schemas.ConversationOut,
         query=schemas.CreateConversationQuery,
         body=schemas.CreateConversation,
+        errors=(400, 404, 409),
     ),
     Endpoint(
         "GET",
@@ -128,6 +129,7 @@ ENDPOINTS = [
         list_,
         list[schemas.ConversationOut],
         query=schemas.ListConversationsQuery,
+        errors=(400,),
     ),
     Endpoint(
         "GET",
@@ -137,6 +139,7 @@ ENDPOINTS = [
         retrieve,
         schemas.ConversationOut,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+        errors=(404,),
     ),
     Endpoint(
         "PATCH",
@@ -148,6 +151,7 @@ ENDPOINTS = [
         body=schemas.UpdateConversation,
         body_required=True,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+        errors=(400, 404),
     ),
     Endpoint(
         "DELETE",
@@ -157,6 +161,7 @@ ENDPOINTS = [
         delete,
         None,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+        errors=(404,),
     ),
     Endpoint(
         "GET",
@@ -167,6 +172,7 @@ ENDPOINTS = [
         list[schemas.MessageOut],
         query=schemas.ListMessagesQuery,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+        errors=(400, 404),
     ),
     Endpoint(
         "GET",
@@ -177,5 +183,6 @@ ENDPOINTS = [
         list[schemas.EventOut],
         query=schemas.ListEventsQuery,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+        errors=(404,),
     ),
 ]

@@ -15,8 +15,13 @@ ERRORS = {
     400: "Bad request (`{detail}`, Letta's INVALID_ARGUMENT or plain message)",
     404: "Not found (`{detail}`)",
     409: "Conflict (`{detail}`): busy, or waiting for an approval",
+    401: "The model provider refused the credentials (JSON sends: `{error: {type, message}}`)",
     410: "Expired (`{detail}`)",
+    429: "The model provider rate-limited the request (JSON sends: `{error: …}`)",
+    500: "An unknown error occurred (`{detail}`)",
+    502: "The model provider failed or answered nothing (JSON sends: `{error: …}`)",
     503: "A service this request needs is not configured (`{detail}`)",
+    504: "The model provider timed out (JSON sends: `{error: …}`)",
 }
 
 

@@ -252,6 +252,7 @@ ENDPOINTS = [
         body=schemas.SendMessage,
         body_required=True,
         path_ids=PATH,
+        errors=(400, 401, 404, 409, 429, 500, 502, 503, 504),
     ),
     Endpoint(
         "POST",
@@ -262,6 +263,7 @@ ENDPOINTS = [
         None,
         body=schemas.ResumeStream,
         path_ids=PATH,
+        errors=(400, 404, 410, 503),
     ),
     Endpoint(
         "POST",
@@ -271,6 +273,7 @@ ENDPOINTS = [
         cancel,
         dict[str, str],
         path_ids=PATH,
+        errors=(404, 409),
     ),
     Endpoint(
         "POST",
@@ -281,6 +284,7 @@ ENDPOINTS = [
         schemas.CompactionResponse,
         body=schemas.CompactionRequest,
         path_ids=PATH,
+        errors=(400, 401, 404, 409, 429, 502, 504),
     ),
     Endpoint(
         "GET",
@@ -291,6 +295,7 @@ ENDPOINTS = [
         schemas.RunOut,
         path_ids={"run_id": ("run",)},
         tag="runs",
+        errors=(404,),
     ),
     Endpoint(
         "GET",
@@ -301,5 +306,6 @@ ENDPOINTS = [
         list[schemas.RunOut],
         query=schemas.ListRunsQuery,
         tag="runs",
+        errors=(400,),
     ),
 ]

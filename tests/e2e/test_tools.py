@@ -7,14 +7,29 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 from letta_client import BadRequestError, ConflictError, Letta, NotFoundError
+from letta_client.types import ToolReturnMessage
+from letta_client.types.agents import (
+    ApprovalRequestMessage,
+    ApprovalReturnParam,
+    LettaStreamingResponse,
+    Message,
+    ToolCall,
+    ToolCallMessage,
+    ToolReturnParam,
+)
+from letta_client.types.agents.letta_streaming_response import (
+    LettaStopReason,
+    LettaUsageStatistics,
+)
+from letta_client.types.conversations.message_create_params import ClientTool
 
-from tests.e2e.conftest import EMBEDDING, MODEL, sdk, start_server
+from tests.e2e.conftest import EMBEDDING, MODEL, sdk, start_server, text_content
 from tests.e2e.turns_support import env_for, iter_frames
 from tests.fake_openai import FakeOpenAI, Reply
 
@@ -63,8 +78,35 @@ def insert(text: str) -> tuple[str, str]:
     return ("memory_insert", json.dumps({"label": "human", "new_string": text}))
 
 
-def kinds(chunks: list[Any]) -> list[str]:
-    return [c.message_type for c in chunks]
+def kind(item: LettaStreamingResponse | Message) -> str | None:
+    """The ``message_type`` of any streamed chunk or listed message."""
+    return item.message_type
+
+
+def kinds(items: Iterable[LettaStreamingResponse | Message]) -> list[str | None]:
+    return [kind(item) for item in items]
+
+
+def tool_call(chunk: LettaStreamingResponse) -> ToolCall:
+    """The whole tool call of a tool call or approval request chunk (not a token delta)."""
+    assert isinstance(chunk, (ToolCallMessage, ApprovalRequestMessage)), chunk
+    assert isinstance(chunk.tool_call, ToolCall), chunk.tool_call
+    return chunk.tool_call
+
+
+def tool_return(chunk: LettaStreamingResponse) -> ToolReturnMessage:
+    assert isinstance(chunk, ToolReturnMessage), chunk
+    return chunk
+
+
+def stop_reason(chunk: LettaStreamingResponse) -> str:
+    assert isinstance(chunk, LettaStopReason), chunk
+    return chunk.stop_reason
+
+
+def step_count(chunk: LettaStreamingResponse) -> int | None:
+    assert isinstance(chunk, LettaUsageStatistics), chunk
+    return chunk.step_count
 
 
 def test_a_memory_edit_streams_and_changes_the_block(client: Letta, fake: FakeOpenAI) -> None:
@@ -82,10 +124,10 @@ def test_a_memory_edit_streams_and_changes_the_block(client: Letta, fake: FakeOp
         "stop_reason",
         "usage_statistics",
     ]
-    call, result = chunks[0], chunks[1]
-    assert call.tool_call.name == "memory_insert"
-    assert result.tool_call_id == call.tool_call.tool_call_id and result.status == "success"
-    assert chunks[4].step_count == 2
+    call, result = tool_call(chunks[0]), tool_return(chunks[1])
+    assert call.name == "memory_insert"
+    assert result.tool_call_id == call.tool_call_id and result.status == "success"
+    assert step_count(chunks[4]) == 2
     block = client.agents.blocks.retrieve("human", agent_id=agent_id)
     assert block.value == "Name: Ada\nLikes tea"
     # The second model call carried the tool call and its result in OpenAI's shape.
@@ -101,7 +143,7 @@ def test_a_memory_edit_streams_and_changes_the_block(client: Letta, fake: FakeOp
     # A new conversation's system message shows the edited block.
     fresh = client.conversations.create(agent_id=agent_id).id
     system = next(iter(client.conversations.messages.list(fresh, order="asc")))
-    assert "Likes tea" in system.content
+    assert "Likes tea" in text_content(system)
     # The listing has the tool messages in order, with working cursors.
     listed = list(client.conversations.messages.list(conversation, order="asc", limit=2))
     assert kinds(listed) == [
@@ -135,7 +177,7 @@ def test_stream_tokens_sends_argument_deltas(http: httpx.Client, fake: FakeOpenA
 
 def test_a_client_tool_round_trip(client: Letta, fake: FakeOpenAI) -> None:
     conversation = client.conversations.create(agent_id=new_agent(client)).id
-    weather = {
+    weather: ClientTool = {
         "name": "get_weather",
         "description": "The weather in a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
@@ -147,8 +189,8 @@ def test_a_client_tool_round_trip(client: Letta, fake: FakeOpenAI) -> None:
         )
     )
     assert kinds(first) == ["approval_request_message", "stop_reason", "usage_statistics"]
-    assert first[1].stop_reason == "requires_approval"
-    call_id = first[0].tool_call.tool_call_id
+    assert stop_reason(first[1]) == "requires_approval"
+    call_id = tool_call(first[0]).tool_call_id
     assert "get_weather" in {t["function"]["name"] for t in fake.requests[-1].body["tools"]}
     # A plain message while the call waits is Letta's 409.
     with pytest.raises(ConflictError, match="waiting for approval"):
@@ -158,7 +200,12 @@ def test_a_client_tool_round_trip(client: Letta, fake: FakeOpenAI) -> None:
             )
         )
     fake.script = [Reply(content="It is sunny in Oslo.")]
-    answer = {"type": "tool", "tool_call_id": call_id, "tool_return": "sunny", "status": "success"}
+    answer: ToolReturnParam = {
+        "type": "tool",
+        "tool_call_id": call_id,
+        "tool_return": "sunny",
+        "status": "success",
+    }
     second = list(
         client.conversations.messages.create(
             conversation,
@@ -173,7 +220,7 @@ def test_a_client_tool_round_trip(client: Letta, fake: FakeOpenAI) -> None:
         "stop_reason",
         "usage_statistics",
     ]
-    assert second[1].tool_return == "sunny"
+    assert tool_return(second[1]).tool_return == "sunny"
     roles = [m["role"] for m in fake.requests[-1].body["messages"]]
     assert roles[-2:] == ["assistant", "tool"]
 
@@ -195,7 +242,7 @@ def test_approve_and_deny(client: Letta, fake: FakeOpenAI) -> None:
             )
         )
         assert chunks[0].message_type == "approval_request_message"
-        return str(chunks[0].tool_call.tool_call_id)
+        return tool_call(chunks[0]).tool_call_id
 
     call_id = ask()
     with pytest.raises(BadRequestError, match="Invalid tool call IDs"):
@@ -231,19 +278,20 @@ def test_approve_and_deny(client: Letta, fake: FakeOpenAI) -> None:
             ],
         )
     )
-    assert denied[1].status == "error"
-    assert denied[1].tool_return == "Error: request to call tool denied. User reason: private"
+    refused = tool_return(denied[1])
+    assert refused.status == "error"
+    assert refused.tool_return == "Error: request to call tool denied. User reason: private"
     assert client.agents.blocks.retrieve("human", agent_id=agent_id).value == "Name: Ada"
 
     call_id = ask()
     fake.script = [Reply(content="Saved.")]
-    approval = {"type": "approval", "tool_call_id": call_id, "approve": True}
+    approval: ApprovalReturnParam = {"type": "approval", "tool_call_id": call_id, "approve": True}
     approved = list(
         client.conversations.messages.create(
             conversation, messages=[{"type": "approval", "approvals": [approval]}]
         )
     )
-    assert approved[1].status == "success"
+    assert tool_return(approved[1]).status == "success"
     assert client.agents.blocks.retrieve("human", agent_id=agent_id).value.endswith("secret")
     # Answering twice runs nothing twice.
     again = list(
@@ -251,7 +299,7 @@ def test_approve_and_deny(client: Letta, fake: FakeOpenAI) -> None:
             conversation, messages=[{"type": "approval", "approvals": [approval]}]
         )
     )
-    assert again[0].id == approved[1].id
+    assert tool_return(again[0]).id == tool_return(approved[1]).id
     assert client.agents.blocks.retrieve("human", agent_id=agent_id).value.count("secret") == 1
 
 
@@ -263,8 +311,8 @@ def test_max_steps_stops_a_looping_model(client: Letta, fake: FakeOpenAI) -> Non
             conversation, messages=[{"role": "user", "content": "loop"}], max_steps=2
         )
     )
-    assert chunks[-2].stop_reason == "max_steps"
-    assert chunks[-1].step_count == 2
+    assert stop_reason(chunks[-2]) == "max_steps"
+    assert step_count(chunks[-1]) == 2
 
 
 def test_the_agent_messaging_api(client: Letta, fake: FakeOpenAI) -> None:

@@ -27,21 +27,28 @@ VERSIONS = sorted(p.name for p in HERE.iterdir() if (p / "log.jsonl").exists())
 
 
 def load_log(services: Services, version: str) -> list[UUID]:
-    events, snapshots = [], []
+    events: list[StoredEvent] = []
+    snapshots: list[StoredEvent] = []
+    originators: set[UUID] = set()
     for line in (HERE / version / "log.jsonl").read_text().splitlines():
         record = json.loads(line)
+        originator_id = UUID(record["originator_id"])
         stored = StoredEvent(
-            originator_id=UUID(record["originator_id"]),
+            originator_id=originator_id,
             originator_version=record["originator_version"],
             topic=record["topic"],
             state=record["state"].encode("utf-8"),
         )
-        (events if record["kind"] == "event" else snapshots).append(stored)
+        if record["kind"] == "event":
+            events.append(stored)
+            originators.add(originator_id)
+        else:
+            snapshots.append(stored)
     services.ctx.app.recorder.insert_events(events)
     assert services.ctx.app.snapshots is not None
     services.ctx.app.snapshots.recorder.insert_events(snapshots)
     services.projector.catch_up()
-    return sorted({e.originator_id for e in events})
+    return sorted(originators)
 
 
 def upgrade(version: str, views: dict[str, Any]) -> dict[str, Any]:

@@ -48,13 +48,13 @@ def _failed_and_cancelled(services: Services, path_id: str) -> None:
     _turn(services, path_id, "this one fails")
 
     async def cancelled() -> None:
-        model = ScriptedModel(release=asyncio.Event())
-        services.turns.model = model
+        release = asyncio.Event()
+        services.turns.model = ScriptedModel(release=release)
         turn = await services.turns.begin(
             DEFAULT_ACTOR, path_id, TurnRequest(messages=[{"role": "user", "content": "stop"}])
         )
         await services.runs.cancel(DEFAULT_ACTOR, path_id)
-        model.release.set()  # type: ignore[union-attr]
+        release.set()
         await services.turns.result_of(turn)
 
     asyncio.run(cancelled())
@@ -100,7 +100,7 @@ def populate(services: Services) -> None:
 
 def dump_log(services: Services) -> list[dict[str, Any]]:
     recorder = services.ctx.app.recorder
-    records = []
+    records: list[dict[str, Any]] = []
     for n in recorder.select_notifications(start=1, limit=1_000_000):
         records.append(
             {

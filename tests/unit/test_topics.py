@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
+from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
@@ -121,7 +122,7 @@ def test_a_stored_event_written_with_the_topic_string_decodes(app: ConvlogApplic
     assert (decoded.message_id, decoded.content, decoded.otid) == ("message-1", "hi there", "o-1")
     assert decoded.timestamp.isoformat() == "2025-01-02T03:04:06+00:00"
 
-    conv = app.repository.get(conversation_id)
+    conv: Aggregate = app.repository.get(conversation_id)
     assert isinstance(conv, Conversation)
     assert (conv.summary, conv.agent_id, conv.message_count, conv.version) == (
         "hello",
