@@ -198,9 +198,11 @@ class OpenAICompatibleModel:
             try:
                 async for chunk in chunks:
                     if chunk.usage is not None:
+                        details = chunk.usage.completion_tokens_details
                         usage = Usage(
                             prompt_tokens=chunk.usage.prompt_tokens or 0,
                             completion_tokens=chunk.usage.completion_tokens or 0,
+                            reasoning_tokens=details.reasoning_tokens if details else None,
                         )
                     for choice in chunk.choices:
                         finish_reason = choice.finish_reason or finish_reason
@@ -234,7 +236,9 @@ class OpenAICompatibleModel:
                 prompt_tokens=_prompt_tokens(request.messages),
                 completion_tokens=estimate_tokens("".join(completion_text)),
             )
-        yield Usage(usage.prompt_tokens, usage.completion_tokens, finish_reason)
+        yield Usage(
+            usage.prompt_tokens, usage.completion_tokens, finish_reason, usage.reasoning_tokens
+        )
 
     async def aclose(self) -> None:
         client, self._client = self._client, None

@@ -1,7 +1,7 @@
 """Full-text search over what users and agents said, for the ``conversation_search`` tool.
 
-SQLite keeps the text in an FTS5 table, PostgreSQL in a table with a GIN index over
-``to_tsvector('simple', text)``: a query is a word match (every word, any case, no stemming),
+SQLite keeps the text in an FTS5 table, PostgreSQL in a table whose stored ``tsvector`` column
+(``to_tsvector('simple', text)``) has a GIN index: a query is a word match (every word, any case, no stemming),
 answered from the index, not by scanning the conversation. Search is agent-wide (all of an
 agent's conversations), as in Letta; tool results, system prompts and summaries are not
 indexed.
@@ -10,6 +10,7 @@ indexed.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -21,6 +22,7 @@ from projections.store import ViewStore
 from projections.timefmt import to_micros
 
 SEARCHED_TYPES = ("user_message", "assistant_message")
+AGENT_CACHE = 100_000
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -45,13 +47,19 @@ class MessageSearch(Projection):
             " created_at UNINDEXED, tokenize = 'unicode61')",
             "postgres: CREATE TABLE IF NOT EXISTS {search_text} ("
             " text TEXT NOT NULL, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL,"
-            " role TEXT NOT NULL, created_at BIGINT NOT NULL)",
+            " role TEXT NOT NULL, created_at BIGINT NOT NULL,"
+            " words tsvector GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED)",
             "postgres: CREATE INDEX IF NOT EXISTS {search_text_words}"
-            " ON {search_text} USING gin (to_tsvector('simple', text))",
+            " ON {search_text} USING gin (words)",
             "postgres: CREATE INDEX IF NOT EXISTS {search_text_by_agent}"
             " ON {search_text} (agent_id, created_at)",
         ],
     }
+
+    def __init__(self) -> None:
+        # conversation -> agent: a fact that never changes, so remembering it is always
+        # right; it lets a batch insert plain rows (one executemany) instead of a lookup each.
+        self._agent_of: OrderedDict[str, str] = OrderedDict()
 
     def handlers(self) -> Mapping[type[Any], Handler]:
         return {
@@ -59,11 +67,15 @@ class MessageSearch(Projection):
             Conversation.MessageAppended: self._appended,
         }
 
+    def _remember(self, conversation_id: str, agent_id: str) -> None:
+        self._agent_of[conversation_id] = agent_id
+        self._agent_of.move_to_end(conversation_id)
+        if len(self._agent_of) > AGENT_CACHE:
+            self._agent_of.popitem(last=False)
+
     def _created(self, e: Conversation.Created, w: Writer) -> None:
-        w.execute(
-            "INSERT INTO {search_streams} (id, agent_id) VALUES (%s, %s)",
-            (str(e.originator_id), e.agent_id),
-        )
+        w.insert("search_streams", "id, agent_id", (str(e.originator_id), e.agent_id))
+        self._remember(str(e.originator_id), e.agent_id)
 
     def _appended(self, e: Conversation.MessageAppended, w: Writer) -> None:
         if e.message_type not in SEARCHED_TYPES:
@@ -71,10 +83,20 @@ class MessageSearch(Projection):
         text = plain_text(e.content)
         if not text.strip():
             return
-        w.execute(
-            "INSERT INTO {search_text} (text, agent_id, conversation_id, role, created_at)"
-            " SELECT %s, agent_id, id, %s, %s FROM {search_streams} WHERE id = %s",
-            (text, e.role, to_micros(e.timestamp), str(e.originator_id)),
+        conversation_id = str(e.originator_id)
+        agent_id = self._agent_of.get(conversation_id)
+        if agent_id is None:
+            row = w.fetchone(
+                "SELECT agent_id FROM {search_streams} WHERE id = %s", (conversation_id,)
+            )
+            if row is None:
+                return
+            agent_id = str(row[0])
+            self._remember(conversation_id, agent_id)
+        w.insert(
+            "search_text",
+            "text, agent_id, conversation_id, role, created_at",
+            (text, agent_id, conversation_id, e.role, to_micros(e.timestamp)),
         )
 
 
@@ -100,7 +122,7 @@ class SearchQueries:
                 clauses.append("text MATCH %s")
                 params.append(" ".join(f'"{word}"' for word in words))
             else:
-                clauses.append("to_tsvector('simple', text) @@ plainto_tsquery('simple', %s)")
+                clauses.append("words @@ plainto_tsquery('simple', %s)")
                 params.append(" ".join(words))
         if roles:
             clauses.append(f"role IN ({', '.join(['%s'] * len(roles))})")

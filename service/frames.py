@@ -21,7 +21,10 @@ def stop_reason(reason: str) -> dict[str, Any]:
 
 
 def usage_statistics(
-    prompt_tokens: int = 0, completion_tokens: int = 0, step_count: int = 0
+    prompt_tokens: int = 0,
+    completion_tokens: int = 0,
+    step_count: int = 0,
+    reasoning_tokens: int | None = None,
 ) -> dict[str, Any]:
     total = prompt_tokens + completion_tokens
     return {
@@ -33,6 +36,6 @@ def usage_statistics(
         "run_ids": None,
         "cached_input_tokens": None,
         "cache_write_tokens": None,
-        "reasoning_tokens": None,
+        "reasoning_tokens": reasoning_tokens,
         "context_tokens": total or None,
     }

@@ -13,6 +13,7 @@ after a compaction, never between steps.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -35,6 +36,7 @@ from service.model import (
     ModelRequest,
     ReasoningDelta,
     TextDelta,
+    ToolCall,
     ToolCallDelta,
 )
 from service.notices import compaction_notices, summary_as_user_message
@@ -94,6 +96,8 @@ class StepLoop:
             turn.steps += 1
             turn.prompt_tokens += answer.usage.prompt_tokens
             turn.completion_tokens += answer.usage.completion_tokens
+            if answer.usage.reasoning_tokens is not None:
+                turn.reasoning_tokens = (turn.reasoning_tokens or 0) + answer.usage.reasoning_tokens
             history = await self._take(turn, history, saved)
             if plan.stop is not None:
                 turn.result.stop_reason = plan.stop
@@ -102,13 +106,23 @@ class StepLoop:
     def _plan(self, turn: Turn, step: wire.StepIds, answer: Answer, last: bool) -> StepPlan:
         calls = answer.tool_calls
         if not calls:
-            if not answer.text and not answer.reasoning:
+            if not answer.text and not answer.reasoning and not answer.usage.reasoning_tokens:
                 raise ModelError("empty_response", "The model returned no content.")
             cut_off = answer.finish_reason == "length"
             end = stops.MAX_TOKENS_EXCEEDED if cut_off else stops.END_TURN
             return StepPlan(step, answer, [], [], end)
         if turn.tools.has_rules and len(calls) > 1:
             calls = calls[:1]  # parallel calls only for agents without tool rules (Letta)
+        spoken = [said for said in (_spoken(turn, c) for c in calls) if said is not None]
+        if spoken:
+            # send_message (memgpt-style agents): its message is the answer, and ends the turn.
+            calls = [c for c in calls if _spoken(turn, c) is None]
+            text = "\n".join([answer.text, *spoken] if answer.text else spoken)
+            ask = [c for c in calls if turn.tools.pauses(c.name)]
+            run_now = [c for c in calls if not turn.tools.pauses(c.name)]
+            end = stops.REQUIRES_APPROVAL if ask else stops.END_TURN
+            said_answer = Answer(text, answer.reasoning, run_now + ask, answer.usage)
+            return StepPlan(step, said_answer, run_now, ask, end)
         ask = [c for c in calls if turn.tools.pauses(c.name)]
         run_now = [c for c in calls if not turn.tools.pauses(c.name)]
         if ask:
@@ -310,6 +324,17 @@ STREAMED_TYPES = (
     "tool_call_message",
     "approval_request_message",
 )
+
+
+def _spoken(turn: Turn, call: ToolCall) -> str | None:
+    """The message of a well-formed send_message call to the agent's own tool, else None."""
+    if call.name != "send_message" or "send_message" not in turn.tools.server:
+        return None
+    try:
+        message = json.loads(call.arguments).get("message")
+    except (ValueError, AttributeError):
+        return None
+    return message if isinstance(message, str) else None
 
 
 def _model_text(message: ChatMessage) -> str:

@@ -91,6 +91,7 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str | None = None
+    reasoning_tokens: int | None = None  # thinking the provider counted but did not show
 
     @property
     def total_tokens(self) -> int:

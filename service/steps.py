@@ -72,6 +72,8 @@ class StepStore:
                 self._append_inputs(turn, conversation, step)
             if answer.reasoning:
                 items.append(wire.reasoning(answer.reasoning, step))
+            elif answer.usage.reasoning_tokens:  # the provider thought but shows nothing
+                items.append(wire.hidden_reasoning(step))
             if answer.text:
                 items.append(wire.assistant(answer.text, step))
             env = self._env(turn, agent, conversation, step)
@@ -260,6 +262,8 @@ def _usage(answer: Answer) -> dict[str, Any]:
 def _total(turn: Turn, answer: Answer) -> dict[str, Any]:
     """The run's usage including this (last) step, which the loop has not counted yet."""
     total = turn.usage()
+    if answer.usage.reasoning_tokens is not None:
+        total["reasoning_tokens"] = (total["reasoning_tokens"] or 0) + answer.usage.reasoning_tokens
     prompt = total["prompt_tokens"] + answer.usage.prompt_tokens
     completion = total["completion_tokens"] + answer.usage.completion_tokens
     return {

@@ -65,13 +65,16 @@ class Turn:
     steps: int = 0  # model steps saved
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    reasoning_tokens: int | None = None
     # The approval request the turn answers, as the conversation held it at the start.
     pending: dict[str, Any] | None = None
     # A repeated approval answer: the results recorded the first time, sent again.
     replay: list[dict[str, Any]] | None = None
 
     def usage(self) -> dict[str, Any]:
-        return frames.usage_statistics(self.prompt_tokens, self.completion_tokens, self.steps)
+        return frames.usage_statistics(
+            self.prompt_tokens, self.completion_tokens, self.steps, self.reasoning_tokens
+        )
 
     def timings(self) -> dict[str, int]:
         return {

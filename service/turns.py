@@ -18,7 +18,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import uuid4
 
@@ -58,6 +58,18 @@ __all__ = ["Turn", "TurnRequest", "TurnResult", "TurnService", "TurnSettings"]
 class TurnSettings:
     lease_seconds: float = 60.0
     ping_seconds: float = 20.0
+
+
+def _expand_legacy(
+    approvals: list[dict[str, Any]], pending: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """Letta's deprecated single decision names the approval request, not a call: it
+    applies to every pending call.
+    """
+    if pending is None or [a["tool_call_id"] for a in approvals] != [pending["message_id"]]:
+        return approvals
+    decision = approvals[0]
+    return [{**decision, "tool_call_id": c["tool_call_id"]} for c in pending["tool_calls"]]
 
 
 class TurnService:
@@ -133,7 +145,9 @@ class TurnService:
             if conversation.pending_approval is not None:
                 raise Conflict(PENDING_APPROVAL)
         else:
-            turn.replay = self._check_approvals(conversation, request.approvals)
+            approvals = _expand_legacy(request.approvals, conversation.pending_approval)
+            turn.request = replace(request, approvals=approvals)
+            turn.replay = self._check_approvals(conversation, approvals)
         return turn
 
     def _check_approvals(

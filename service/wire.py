@@ -91,6 +91,19 @@ def reasoning(text: str, step: StepIds) -> Item:
     )
 
 
+def hidden_reasoning(step: StepIds) -> Item:
+    extra = {"state": "omitted", "hidden_reasoning": None}
+    return Item(
+        step.reasoning_id,
+        "assistant",
+        "hidden_reasoning_message",
+        None,
+        extra,
+        step.step_id,
+        step.run_id,
+    )
+
+
 def tool_calls(calls: list[ToolCall], step: StepIds, approval: bool) -> Item:
     listed = [call_json(c) for c in calls]
     extra = {"tool_call": listed[0], "tool_calls": listed}

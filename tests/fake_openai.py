@@ -111,6 +111,7 @@ class Reply:
     tool_calls: list[tuple[str, str]] = field(default_factory=list)  # (name, JSON arguments)
     reasoning: str | None = None
     finish_reason: str | None = None
+    reasoning_tokens: int | None = None  # reported in usage, like OpenAI's reasoning models
 
 
 @dataclass
@@ -291,11 +292,13 @@ class FakeOpenAI:
         ]
         finish_reason = reply.finish_reason or ("tool_calls" if calls else "stop")
         model = body.get("model", "gpt-fake")
-        usage = {
+        usage: dict[str, Any] = {
             "prompt_tokens": count_words(body),
             "completion_tokens": len(text.split()),
             "total_tokens": count_words(body) + len(text.split()),
         }
+        if reply.reasoning_tokens is not None:
+            usage["completion_tokens_details"] = {"reasoning_tokens": reply.reasoning_tokens}
         if not body.get("stream"):
             if self.first_token_delay:
                 await asyncio.sleep(self.first_token_delay)

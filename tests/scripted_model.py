@@ -30,6 +30,7 @@ class Say:
     calls: list[tuple[str, str]] = field(default_factory=list)  # (tool name, JSON arguments)
     reasoning: str = ""
     finish_reason: str | None = None
+    reasoning_tokens: int | None = None
 
 
 @dataclass
@@ -37,7 +38,8 @@ class ScriptedModel:
     delay: float = 0.0  # before the first token
     fail: str | None = None  # a ModelError kind to raise instead of answering
     requests: list[ModelRequest] = field(default_factory=list)
-    release: asyncio.Event | None = None  # when set, wait for it before answering
+    release: asyncio.Event | None = None  # when set, wait for it before answering…
+    hold_from: int = 0  # …from this call on (0: every call)
     script: list[Say] = field(default_factory=list)
 
     def check(self, handle: str) -> None:
@@ -45,7 +47,7 @@ class ScriptedModel:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         self.requests.append(request)
-        if self.release is not None:
+        if self.release is not None and len(self.requests) > self.hold_from:
             await self.release.wait()
         if self.delay:
             await asyncio.sleep(self.delay)
@@ -62,7 +64,7 @@ class ScriptedModel:
                 yield ToolCallDelta(index, call_id, name, "")
                 yield ToolCallDelta(index, arguments=arguments)
             finish = say.finish_reason or ("tool_calls" if say.calls else "stop")
-            yield Usage(len(request.messages), 1, finish)
+            yield Usage(len(request.messages), 1, finish, say.reasoning_tokens)
             return
         last = request.messages[-1].content
         words = f"echo: {last} [context={len(request.messages)}]".split(" ")

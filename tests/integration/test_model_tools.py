@@ -121,3 +121,12 @@ def test_tool_messages_go_back_in_openai_shape(fake_openai: FakeOpenAI) -> None:
         ],
     }
     assert sent[3] == {"role": "tool", "tool_call_id": "call_1", "content": '{"status": "OK"}'}
+
+
+def test_hidden_reasoning_is_counted_in_usage(fake_openai: FakeOpenAI) -> None:
+    fake_openai.script = [Reply(content="4", reasoning_tokens=64)]
+    items = stream(fake_openai, ask([ChatMessage("user", "2+2?")]))
+    builder = AnswerBuilder()
+    for item in items:
+        builder.add(item)
+    assert builder.answer().usage.reasoning_tokens == 64

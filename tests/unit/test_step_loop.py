@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from domain import tools
+from domain import ids, tools
 from domain.errors import BadRequest, Conflict
 from runtime.bootstrap import Services, build
 from runtime.settings import Settings
@@ -303,3 +303,88 @@ def test_a_huge_tool_result_is_cut_to_the_return_limit(
         "... [NOTE: function output was truncated since it exceeded the character limit "
         "(60005 > 50000)]"
     )
+
+
+def test_send_message_is_the_answer_of_a_memgpt_style_agent(
+    scripted: Services, model: ScriptedModel
+) -> None:
+    agent_id = agent(scripted, include_base_tools=False, tools=["send_message"])
+    conv = scripted.conversations.create(ACTOR, agent_id).conversation_id
+    model.script = [Say(calls=[("send_message", json.dumps({"message": "Hi Ann!"}))])]
+    result = send(scripted, conv, "hello")
+    assert (result.stop_reason, result.usage["step_count"]) == ("end_turn", 1)
+    assert [(m["message_type"], m.get("content")) for m in result.messages] == [
+        ("assistant_message", "Hi Ann!")
+    ]
+    assert [t.name for t in model.requests[0].tools] == ["send_message"]
+
+
+def test_a_cancel_between_steps_keeps_the_steps_already_saved(
+    scripted: Services, model: ScriptedModel
+) -> None:
+    conv = scripted.conversations.create(ACTOR, agent(scripted)).conversation_id
+    model.script = [Say(calls=[insert("human", "kept")]), Say(text="never said")]
+    model.release, model.hold_from = asyncio.Event(), 1  # the second model call waits
+
+    async def run() -> TurnResult:
+        request = TurnRequest(messages=[{"role": "user", "content": "go"}], streaming=False)
+        turn = await scripted.turns.begin(ACTOR, conv, request)
+        while len(model.requests) < 2:  # step 1 is saved, step 2 is in flight
+            await asyncio.sleep(0.01)
+        await scripted.runs.cancel(ACTOR, conv)
+        assert model.release is not None
+        model.release.set()
+        return await scripted.turns.result_of(turn)
+
+    result = asyncio.run(run())
+    assert result.stop_reason == "cancelled"
+    listed = [m["message_type"] for m in listing(scripted, conv)]
+    assert listed == ["system_message", "user_message", "tool_call_message", "tool_return_message"]
+    assert scripted.agents.get_block(ACTOR, agent_id_of(scripted, conv), "human")["value"].endswith(
+        "kept"
+    )
+    run_id = listing(scripted, conv)[2]["run_id"]
+    row = scripted.runs.get(ACTOR, run_id)
+    assert (row.status, row.stop_reason) == ("cancelled", "cancelled")
+    events = scripted.ctx.log.history(ids.to_uuid(run_id), 0, 100)
+    assert [e.type for e in events] == [
+        "convlog.Run.Started",
+        "convlog.Run.StepFinished",
+        "convlog.Run.Cancelled",
+    ]
+
+
+def agent_id_of(services: Services, conversation_id: str) -> str:
+    return services.conversations.get(ACTOR, conversation_id).agent_id
+
+
+def test_reasoning_is_listed_before_the_answer(scripted: Services, model: ScriptedModel) -> None:
+    conv = scripted.conversations.create(ACTOR, agent(scripted)).conversation_id
+    model.script = [Say(text="4", reasoning="2 and 2"), Say(text="5", reasoning_tokens=30)]
+    shown = send(scripted, conv, "2+2?")
+    assert [(m["message_type"], m.get("reasoning")) for m in shown.messages] == [
+        ("reasoning_message", "2 and 2"),
+        ("assistant_message", None),
+    ]
+    assert shown.messages[0]["source"] == "reasoner_model"
+    hidden = send(scripted, conv, "2+3?")
+    assert [m["message_type"] for m in hidden.messages] == [
+        "hidden_reasoning_message",
+        "assistant_message",
+    ]
+    assert (hidden.messages[0]["state"], hidden.usage["reasoning_tokens"]) == ("omitted", 30)
+    listed = [m["message_type"] for m in listing(scripted, conv)]
+    assert listed[-2:] == ["hidden_reasoning_message", "assistant_message"]
+    # Reasoning is not sent back to the model.
+    assert [m.role for m in model.requests[-1].messages] == ["system", "user", "assistant", "user"]
+
+
+def test_the_deprecated_single_decision_answers_every_pending_call(
+    scripted: Services, model: ScriptedModel
+) -> None:
+    agent_id, conv, _ = approve_setup(scripted, model)
+    request_id = listing(scripted, conv)[-1]["id"]
+    decision = [{"type": "approval", "tool_call_id": request_id, "approve": True}]
+    result = send(scripted, conv, approvals=decision)
+    assert types(result)[:2] == ["approval_response_message", "tool_return_message"]
+    assert scripted.agents.get_block(ACTOR, agent_id, "human")["value"].endswith("secret")
