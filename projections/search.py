@@ -1,8 +1,8 @@
 """Full-text search over what users and agents said, for the ``conversation_search`` tool.
 
-SQLite keeps the text in an FTS5 table, PostgreSQL in a table whose stored ``tsvector`` column
-(``to_tsvector('simple', text)``) has a GIN index: a query is a word match (every word, any case, no stemming),
-answered from the index, not by scanning the conversation. Search is agent-wide (all of an
+SQLite keeps the text in an FTS5 table, PostgreSQL in a table whose stored ``tsvector``
+column (``to_tsvector('simple', text)``) has a GIN index: a query is a word match (every
+word, any case, no stemming), answered from the index, not by scanning the conversation. Search is agent-wide (all of an
 agent's conversations), as in Letta; tool results, system prompts and summaries are not
 indexed.
 """
