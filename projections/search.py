@@ -2,9 +2,9 @@
 
 SQLite keeps the text in an FTS5 table, PostgreSQL in a table whose stored ``tsvector``
 column (``to_tsvector('simple', text)``) has a GIN index: a query is a word match (every
-word, any case, no stemming), answered from the index, not by scanning the conversation. Search is agent-wide (all of an
-agent's conversations), as in Letta; tool results, system prompts and summaries are not
-indexed.
+word, any case, no stemming), answered from the index, not by scanning the conversation.
+Search is agent-wide (all of an agent's conversations), as in Letta; tool results, system
+prompts and summaries are not indexed.
 """
 
 from __future__ import annotations
