@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Order = Literal["asc", "desc"]
 # Larger pages are refused rather than overflowing the database's LIMIT.
@@ -304,6 +304,13 @@ class ClientToolIn(Wire):
     description: str | None = None
     parameters: dict[str, Any] | None = None
 
+    @field_validator("parameters")
+    @classmethod
+    def _object_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None and value.get("type", "object") != "object":
+            raise ValueError("parameters must be a JSON schema of type 'object'")
+        return value
+
 
 class ApprovalDecision(Wire):
     type: Literal["approval"] = "approval"
@@ -359,6 +366,14 @@ class SendMessage(Wire):
     include_pings: bool = True
     background: bool = False
     client_tools: list[ClientToolIn] | None = None
+
+    @field_validator("client_tools")
+    @classmethod
+    def _unique_names(cls, value: list[ClientToolIn] | None) -> list[ClientToolIn] | None:
+        names = [tool.name for tool in value or []]
+        if len(set(names)) != len(names):
+            raise ValueError("client tool names must be unique")
+        return value
 
     @model_validator(mode="after")
     def _one_input(self) -> SendMessage:

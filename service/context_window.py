@@ -61,6 +61,9 @@ class _Entry:
     version: tuple[int, int]  # (context epoch, system epoch)
     last_position: int
     rows: list[ContextRow] = field(default_factory=list)
+    # ``to_chat(rows)``, kept so a turn converts only what is new (a step never joins an
+    # earlier step's messages, so converting the new rows alone gives the same result).
+    chat: list[ChatMessage] = field(default_factory=list)
 
 
 class ContextCache:
@@ -71,9 +74,12 @@ class ContextCache:
         self._lock = Lock()
 
     def messages(self, window: Window, version: tuple[int, int]) -> list[ChatMessage]:
-        return to_chat(self.rows(window, version))
+        return list(self._entry(window, version).chat)
 
     def rows(self, window: Window, version: tuple[int, int]) -> list[ContextRow]:
+        return list(self._entry(window, version).rows)
+
+    def _entry(self, window: Window, version: tuple[int, int]) -> _Entry:
         stream_id = window.conversation_id
         with self._lock:
             entry = self._entries.get(stream_id)
@@ -84,16 +90,20 @@ class ContextCache:
             or entry.version[0] != version[0]
         ):
             fresh = model_rows(self.store, window)
-            entry = _Entry(window.context_from, version, 0)
+            rows, chat, last = fresh, to_chat(fresh), 0
         else:
+            rows, chat, last = entry.rows, entry.chat, entry.last_position
             if entry.version[1] != version[1]:
-                entry.rows = [*system_row(self.store, window), *entry.rows[1:]]
-            fresh = model_rows(self.store, window, after=entry.last_position)
-        rows = entry.rows + fresh
-        last = max([entry.last_position] + [row.position for row in fresh])
+                system = system_row(self.store, window)
+                rows = [*system, *rows[1:]]
+                chat = [*to_chat(system), *chat[1:]]
+            fresh = model_rows(self.store, window, after=last)
+            rows, chat = rows + fresh, chat + to_chat(fresh)
+        last = max([last] + [row.position for row in fresh])
+        updated = _Entry(window.context_from, version, last, rows, chat)
         with self._lock:
-            self._entries[stream_id] = _Entry(window.context_from, version, last, rows)
+            self._entries[stream_id] = updated
             self._entries.move_to_end(stream_id)
             while len(self._entries) > self.max_conversations:
                 self._entries.popitem(last=False)
-        return list(rows)
+        return updated

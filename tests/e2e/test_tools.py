@@ -385,5 +385,13 @@ def test_bad_tool_input_is_refused_and_writes_nothing(http: httpx.Client) -> Non
         json={"input": "x", "client_tools": [{"name": "has space"}]},
     )
     assert bad_tool.status_code == 422 and "client_tools" in bad_tool.json()["detail"]
+    for tools in (
+        [{"name": "t", "parameters": {"type": "string"}}],
+        [{"name": "t"}, {"name": "t"}],
+    ):
+        refused = http.post(
+            f"/v1/conversations/{conversation}/messages", json={"input": "x", "client_tools": tools}
+        )
+        assert refused.status_code == 422 and "client_tools" in refused.json()["detail"]
     listed = http.get(f"/v1/conversations/{conversation}/messages").json()
     assert [m["message_type"] for m in listed] == ["system_message"]
