@@ -13,7 +13,6 @@ after a compaction, never between steps.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
@@ -36,12 +35,12 @@ from service.model import (
     ModelRequest,
     ReasoningDelta,
     TextDelta,
-    ToolCall,
     ToolCallDelta,
 )
 from service.notices import compaction_notices, summary_as_user_message
 from service.ports import Signals
 from service.steps import StepPlan, StepSaved, StepStore
+from service.tools.box import ToolBox
 from service.turn_state import Turn
 
 CANCEL_POLL_SECONDS = 0.25
@@ -88,53 +87,16 @@ class StepLoop:
             if answer is None:
                 turn.result.stop_reason = stops.CANCELLED
                 return
-            plan = self._plan(turn, step, answer, last=number == turn.request.max_steps)
+            plan = plan_step(turn.tools, step, answer, last=number == turn.request.max_steps)
             saved = await to_thread.run_sync(self.steps.save_step, turn, plan)
             if saved is None:
                 turn.result.stop_reason = stops.CANCELLED
                 return
-            turn.steps += 1
-            turn.prompt_tokens += answer.usage.prompt_tokens
-            turn.completion_tokens += answer.usage.completion_tokens
-            if answer.usage.reasoning_tokens is not None:
-                turn.reasoning_tokens = (turn.reasoning_tokens or 0) + answer.usage.reasoning_tokens
+            turn.count_step(answer.usage)
             history = await self._take(turn, history, saved)
             if plan.stop is not None:
                 turn.result.stop_reason = plan.stop
                 return
-
-    def _plan(self, turn: Turn, step: wire.StepIds, answer: Answer, last: bool) -> StepPlan:
-        calls = answer.tool_calls
-        if not calls:
-            if not answer.text and not answer.reasoning and not answer.usage.reasoning_tokens:
-                raise ModelError("empty_response", "The model returned no content.")
-            cut_off = answer.finish_reason == "length"
-            end = stops.MAX_TOKENS_EXCEEDED if cut_off else stops.END_TURN
-            return StepPlan(step, answer, [], [], end)
-        if turn.tools.has_rules and len(calls) > 1:
-            calls = calls[:1]  # parallel calls only for agents without tool rules (Letta)
-        spoken = [said for said in (_spoken(turn, c) for c in calls) if said is not None]
-        if spoken:
-            # send_message (memgpt-style agents): its message is the answer, and ends the turn.
-            calls = [c for c in calls if _spoken(turn, c) is None]
-            text = "\n".join([answer.text, *spoken] if answer.text else spoken)
-            ask = [c for c in calls if turn.tools.pauses(c.name)]
-            run_now = [c for c in calls if not turn.tools.pauses(c.name)]
-            end = stops.REQUIRES_APPROVAL if ask else stops.END_TURN
-            said_answer = Answer(text, answer.reasoning, run_now + ask, answer.usage)
-            return StepPlan(step, said_answer, run_now, ask, end)
-        ask = [c for c in calls if turn.tools.pauses(c.name)]
-        run_now = [c for c in calls if not turn.tools.pauses(c.name)]
-        if ask:
-            stop: str | None = stops.REQUIRES_APPROVAL
-        elif any(turn.tools.ends_turn(c.name) for c in run_now):
-            stop = stops.TOOL_RULE
-        elif last:
-            stop = stops.MAX_STEPS
-        else:
-            stop = None
-        answer = Answer(answer.text, answer.reasoning, run_now + ask, answer.usage)
-        return StepPlan(step, answer, run_now, ask, stop)
 
     async def _take(
         self, turn: Turn, history: list[ChatMessage], saved: StepSaved
@@ -326,15 +288,33 @@ STREAMED_TYPES = (
 )
 
 
-def _spoken(turn: Turn, call: ToolCall) -> str | None:
-    """The message of a well-formed send_message call to the agent's own tool, else None."""
-    if call.name != "send_message" or "send_message" not in turn.tools.server:
-        return None
-    try:
-        message = json.loads(call.arguments).get("message")
-    except (ValueError, AttributeError):
-        return None
-    return message if isinstance(message, str) else None
+def plan_step(tools: ToolBox, step: wire.StepIds, answer: Answer, last: bool) -> StepPlan:
+    """What a model answer makes of the step: the calls to run now, the calls that wait for
+    the client, and the stop reason when the turn ends here.
+    """
+    calls = answer.tool_calls[:1] if tools.has_rules else answer.tool_calls  # Letta: parallel
+    # calls only for agents without tool rules. send_message's text is the answer (memgpt).
+    spoken = [text for text in map(tools.spoken, calls) if text is not None]
+    calls = [c for c in calls if tools.spoken(c) is None]
+    text = "\n".join(t for t in (answer.text, *spoken) if t)
+    ask = [c for c in calls if tools.pauses(c.name)]
+    run_now = [c for c in calls if not tools.pauses(c.name)]
+    stop: str | None
+    if not calls and not spoken:
+        if not answer.text and not answer.reasoning and not answer.usage.reasoning_tokens:
+            raise ModelError("empty_response", "The model returned no content.")
+        cut_off = answer.finish_reason == "length"
+        stop = stops.MAX_TOKENS_EXCEEDED if cut_off else stops.END_TURN
+    elif ask:
+        stop = stops.REQUIRES_APPROVAL
+    elif spoken:
+        stop = stops.END_TURN
+    elif any(tools.ends_turn(c.name) for c in run_now):
+        stop = stops.TOOL_RULE
+    else:
+        stop = stops.MAX_STEPS if last else None
+    planned = Answer(text, answer.reasoning, run_now + ask, answer.usage)
+    return StepPlan(step, planned, run_now, ask, stop)
 
 
 def _model_text(message: ChatMessage) -> str:

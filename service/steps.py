@@ -90,11 +90,14 @@ class StepStore:
             run.finish_step(step.step_id, _usage(answer), [c.id for c in plan.run_now + plan.ask])
             if plan.stop is not None:
                 conversation.release_run(turn.run_id, "completed")
-                run.complete(plan.stop, _total(turn, answer), turn.timings())
+                run.complete(plan.stop, turn.usage(plus=answer.usage), turn.timings())
             return [conversation, run, *changed], _saved(conversation, items, env)
 
         saved, position = self.ctx.app.save_with_result(command)
-        self.ctx.settle(position)
+        if plan.stop is not None:
+            # The turn's last save brings the views up to all its steps (read-your-writes);
+            # between steps the loop reads nothing from them, and the poller shows progress.
+            self.ctx.settle(position)
         if saved is not None:
             turn.inputs_saved = True
         return saved
@@ -126,8 +129,7 @@ class StepStore:
             changed = self._after_edits(turn, env, agent, conversation)
             return [conversation, run, *changed], _saved(conversation, items, env)
 
-        saved, position = self.ctx.app.save_with_result(command)
-        self.ctx.settle(position)
+        saved, _ = self.ctx.app.save_with_result(command)  # the turn's last save settles
         return saved
 
     def _result_of(
@@ -256,21 +258,4 @@ def _usage(answer: Answer) -> dict[str, Any]:
         "prompt_tokens": answer.usage.prompt_tokens,
         "completion_tokens": answer.usage.completion_tokens,
         "finish_reason": answer.finish_reason,
-    }
-
-
-def _total(turn: Turn, answer: Answer) -> dict[str, Any]:
-    """The run's usage including this (last) step, which the loop has not counted yet."""
-    total = turn.usage()
-    if answer.usage.reasoning_tokens is not None:
-        total["reasoning_tokens"] = (total["reasoning_tokens"] or 0) + answer.usage.reasoning_tokens
-    prompt = total["prompt_tokens"] + answer.usage.prompt_tokens
-    completion = total["completion_tokens"] + answer.usage.completion_tokens
-    return {
-        **total,
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "step_count": turn.steps + 1,
-        "context_tokens": (prompt + completion) or None,
     }

@@ -10,6 +10,7 @@ from uuid import UUID
 
 from domain.agent import Agent
 from service import frames
+from service.model import Usage
 from service.streams import TurnStream
 from service.tools.box import ClientTool, ToolBox
 
@@ -71,9 +72,24 @@ class Turn:
     # A repeated approval answer: the results recorded the first time, sent again.
     replay: list[dict[str, Any]] | None = None
 
-    def usage(self) -> dict[str, Any]:
+    def count_step(self, usage: Usage) -> None:
+        self.steps += 1
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        if usage.reasoning_tokens is not None:
+            self.reasoning_tokens = (self.reasoning_tokens or 0) + usage.reasoning_tokens
+
+    def usage(self, plus: Usage | None = None) -> dict[str, Any]:
+        """Letta's usage_statistics of the steps counted so far (and of one more)."""
+        extra = plus or Usage(0, 0)
+        reasoning = self.reasoning_tokens
+        if extra.reasoning_tokens is not None:
+            reasoning = (reasoning or 0) + extra.reasoning_tokens
         return frames.usage_statistics(
-            self.prompt_tokens, self.completion_tokens, self.steps, self.reasoning_tokens
+            self.prompt_tokens + extra.prompt_tokens,
+            self.completion_tokens + extra.completion_tokens,
+            self.steps + (plus is not None),
+            reasoning,
         )
 
     def timings(self) -> dict[str, int]:

@@ -139,6 +139,16 @@ class ToolBox:
     def ends_turn(self, name: str) -> bool:
         return self.rules.ends_turn(name)
 
+    def spoken(self, call: ToolCall) -> str | None:
+        """The message of a well-formed call to the agent's own send_message, else None."""
+        if call.name != "send_message" or "send_message" not in self.server:
+            return None
+        try:
+            message = json.loads(call.arguments).get("message")
+        except (ValueError, AttributeError):
+            return None
+        return message if isinstance(message, str) else None
+
     @property
     def has_rules(self) -> bool:
         return bool(self.rules.rules)
