@@ -202,28 +202,20 @@ class StepStore:
     def _after_edits(
         self, turn: Turn, env: ToolEnv, agent: Agent, conversation: Conversation
     ) -> list[Aggregate]:
-        """After a memory edit: the system message of this conversation (and of the agent's
-        own context) is recompiled, so the next step and the next turn see the new value.
+        """After a memory edit the system message of this conversation is recompiled, so the
+        next step and the next turn see the new value; new conversations start from it. Other
+        conversations keep theirs (prefix caching), as in Letta.
         """
         if not env.changed_blocks:
             return []
-        count = self.ctx.conversations.message_count_of_agent(agent.organization_id, turn.agent_id)
-        now = datetime.now(UTC)
-        conversation.recompile_system_message(
-            compile_system_message(agent.system, env.visible_blocks(), now, count)
+        count = self.ctx.conversations.message_count_of_agent(
+            agent.organization_id, turn.agent_id
         )
-        changed: list[Aggregate] = []
-        if any(conversation.isolated_block(label) is None for label in env.changed_blocks):
-            changed.append(agent)
-            own_id = ids.default_conversation_id(agent.id)
-            if own_id != conversation.id:
-                own = self.ctx.app.get(Conversation, own_id)
-                if own is not None and not own.deleted:
-                    own.recompile_system_message(
-                        compile_system_message(agent.system, agent.blocks, now, count)
-                    )
-                    changed.append(own)
-        return changed
+        conversation.recompile_system_message(
+            compile_system_message(agent.system, env.visible_blocks(), datetime.now(UTC), count)
+        )
+        edited_agent = any(conversation.isolated_block(b) is None for b in env.changed_blocks)
+        return [agent] if edited_agent else []
 
 
 def _append(conversation: Conversation, item: wire.Item) -> None:

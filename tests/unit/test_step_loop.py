@@ -388,3 +388,41 @@ def test_the_deprecated_single_decision_answers_every_pending_call(
     result = send(scripted, conv, approvals=decision)
     assert types(result)[:2] == ["approval_response_message", "tool_return_message"]
     assert scripted.agents.get_block(ACTOR, agent_id, "human")["value"].endswith("secret")
+
+
+def test_a_memory_edit_recompiles_only_its_own_conversation(
+    scripted: Services, model: ScriptedModel
+) -> None:
+    agent_id = agent(scripted)
+    other = scripted.conversations.create(ACTOR, agent_id).conversation_id
+    conv = scripted.conversations.create(ACTOR, agent_id).conversation_id
+    system_before = listing(scripted, conv)[0]
+    model.script = [Say(calls=[insert("human", "Lives in Oslo")]), Say(text="ok")]
+    send(scripted, conv, "I live in Oslo")
+    system_after = listing(scripted, conv)[0]
+    assert system_after["id"] == system_before["id"]  # in place, same id
+    assert "Lives in Oslo" in system_after["content"]
+    assert "Lives in Oslo" not in listing(scripted, other)[0]["content"]
+    events = scripted.conversations.events(ACTOR, conv, after=0, limit=100)
+    edited = scripted.ctx.log.history(ids.to_uuid(agent_id), 0, 100)
+    assert [e.type for e in edited][-1] == "convlog.Agent.MemoryEdited"
+    cause = edited[-1].payload
+    assert (cause["before"], cause["after"]) == ("Name: Ann", "Name: Ann\nLives in Oslo")
+    assert cause["conversation_id"] == conv.removeprefix("conv-")
+    assert cause["tool_name"] == "memory_insert" and cause["tool_call_id"].startswith("call-")
+    assert "convlog.Conversation.SystemMessageRecompiled" in [e.type for e in events]
+
+
+def test_an_isolated_block_is_edited_in_its_conversation_only(
+    scripted: Services, model: ScriptedModel
+) -> None:
+    agent_id = agent(scripted)
+    conv = scripted.conversations.create(
+        ACTOR, agent_id, isolated_block_labels=["human"]
+    ).conversation_id
+    model.script = [Say(calls=[insert("human", "private")]), Say(text="ok")]
+    send(scripted, conv, "keep this here")
+    assert scripted.agents.get_block(ACTOR, agent_id, "human")["value"] == "Name: Ann"
+    assert "private" in listing(scripted, conv)[0]["content"]
+    types_ = [e.type for e in scripted.conversations.events(ACTOR, conv, after=0, limit=100)]
+    assert "convlog.Conversation.IsolatedBlockEdited" in types_
