@@ -66,7 +66,6 @@ class StepStore:
             conversation, run = self.claims.load(turn)
             if not run.is_active:
                 return [], None
-            agent = self._agent(turn)
             items: list[wire.Item] = []
             if not turn.inputs_saved:
                 self._append_inputs(turn, conversation, step)
@@ -76,7 +75,7 @@ class StepStore:
                 items.append(wire.hidden_reasoning(step))
             if answer.text:
                 items.append(wire.assistant(answer.text, step))
-            env = self._env(turn, agent, conversation, step)
+            env = self._env(turn, conversation, step)
             if plan.run_now:
                 items.append(wire.tool_calls(plan.run_now, step, approval=False))
                 now = datetime.now(UTC)
@@ -86,7 +85,7 @@ class StepStore:
                 items.append(wire.tool_calls(plan.ask, step, approval=True))
             for item in items:
                 _append(conversation, item)
-            changed = self._after_edits(turn, env, agent, conversation)
+            changed = self._after_edits(turn, env, conversation)
             run.finish_step(step.step_id, _usage(answer), [c.id for c in plan.run_now + plan.ask])
             if plan.stop is not None:
                 conversation.release_run(turn.run_id, "completed")
@@ -116,8 +115,7 @@ class StepStore:
             conversation, run = self.claims.load(turn)
             if not run.is_active:
                 return [], None
-            agent = self._agent(turn)
-            env = self._env(turn, agent, conversation, step)
+            env = self._env(turn, conversation, step)
             now = datetime.now(UTC)
             items = [wire.approval_response(approvals, turn.actor_user_id, step)]
             for answer in approvals:
@@ -126,7 +124,7 @@ class StepStore:
                 items.append(wire.tool_return(result, step))
             for item in items:
                 _append(conversation, item)
-            changed = self._after_edits(turn, env, agent, conversation)
+            changed = self._after_edits(turn, env, conversation)
             return [conversation, run, *changed], _saved(conversation, items, env)
 
         saved, _ = self.ctx.app.save_with_result(command)  # the turn's last save settles
@@ -171,18 +169,16 @@ class StepStore:
         assert agent is not None
         return agent
 
-    def _env(
-        self, turn: Turn, agent: Agent, conversation: Conversation, step: wire.StepIds
-    ) -> ToolEnv:
+    def _env(self, turn: Turn, conversation: Conversation, step: wire.StepIds) -> ToolEnv:
         return ToolEnv(
-            agent=agent,
             conversation=conversation,
+            load_agent=lambda: self._agent(turn),
             agent_id=turn.agent_id,
             conversation_id=str(conversation.id),
             run_id=turn.run_id,
             step_id=step.step_id,
             search=self.search.search,
-            timezone=str(agent.settings.get("timezone") or "UTC"),
+            timezone=str(turn.agent.settings.get("timezone") or "UTC"),
         )
 
     def _append_inputs(self, turn: Turn, conversation: Conversation, step: wire.StepIds) -> None:
@@ -199,18 +195,15 @@ class StepStore:
                 extra={k: m[k] for k in ("name", "sender_id") if m.get(k)},
             )
 
-    def _after_edits(
-        self, turn: Turn, env: ToolEnv, agent: Agent, conversation: Conversation
-    ) -> list[Aggregate]:
+    def _after_edits(self, turn: Turn, env: ToolEnv, conversation: Conversation) -> list[Aggregate]:
         """After a memory edit the system message of this conversation is recompiled, so the
         next step and the next turn see the new value; new conversations start from it. Other
         conversations keep theirs (prefix caching), as in Letta.
         """
         if not env.changed_blocks:
             return []
-        count = self.ctx.conversations.message_count_of_agent(
-            agent.organization_id, turn.agent_id
-        )
+        agent = env.agent
+        count = self.ctx.conversations.message_count_of_agent(agent.organization_id, turn.agent_id)
         conversation.recompile_system_message(
             compile_system_message(agent.system, env.visible_blocks(), datetime.now(UTC), count)
         )

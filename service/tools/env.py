@@ -21,8 +21,9 @@ class ToolError(Exception):
 
 @dataclass
 class ToolEnv:
-    agent: Agent
     conversation: Conversation
+    # The agent, loaded fresh only when a tool needs it (most steps use no memory tool).
+    load_agent: Callable[[], Agent]
     agent_id: str
     conversation_id: str
     run_id: str
@@ -30,6 +31,13 @@ class ToolEnv:
     search: Search
     timezone: str = "UTC"
     changed_blocks: set[str] = field(default_factory=set)
+    _agent: Agent | None = field(default=None, init=False, repr=False)
+
+    @property
+    def agent(self) -> Agent:
+        if self._agent is None:
+            self._agent = self.load_agent()
+        return self._agent
 
     def block(self, label: str) -> dict[str, Any]:
         """The block a tool sees: the conversation's isolated copy, else the agent's."""
