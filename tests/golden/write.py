@@ -17,10 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from api import render
+from domain import ids, tools
+from domain.conversation import Conversation
 from runtime.bootstrap import Services, build
 from runtime.settings import Settings
-from service.agents import AgentSpec, BlockSpec
+from service.agents import AgentSpec, BlockSpec, ToolChange
 from service.context import DEFAULT_ACTOR
+from service.tools.box import ClientTool
 from service.turns import TurnRequest
 from tests.golden.views import expected_views
 from tests.scripted_model import ScriptedModel
@@ -28,14 +31,13 @@ from tests.scripted_model import ScriptedModel
 HERE = Path(__file__).parent
 
 
-def _turn(services: Services, path_id: str, text: str) -> None:
+def _turn(services: Services, path_id: str, text: str | None, **fields: Any) -> None:
+    messages = [] if text is None else [{"role": "user", "content": text}]
+
     async def send() -> None:
         turns = services.turns
-        turn = await turns.begin(
-            DEFAULT_ACTOR,
-            path_id,
-            TurnRequest(messages=[{"role": "user", "content": text}], streaming=False),
-        )
+        request = TurnRequest(messages=messages, streaming=False, **fields)
+        turn = await turns.begin(DEFAULT_ACTOR, path_id, request)
         await turns.result_of(turn)
 
     asyncio.run(send())
@@ -43,13 +45,14 @@ def _turn(services: Services, path_id: str, text: str) -> None:
 
 def _failed_and_cancelled(services: Services, path_id: str) -> None:
     """A turn the model fails (RunFailed, input kept on the run) and one cancelled mid-way."""
-    builtin = services.turns.model
-    services.turns.model = ScriptedModel(fail="rate_limit")
+    loop = services.turns.loop  # the step loop calls the model
+    builtin = loop.model
+    loop.model = ScriptedModel(fail="rate_limit")
     _turn(services, path_id, "this one fails")
 
     async def cancelled() -> None:
         release = asyncio.Event()
-        services.turns.model = ScriptedModel(release=release)
+        loop.model = ScriptedModel(release=release)
         turn = await services.turns.begin(
             DEFAULT_ACTOR, path_id, TurnRequest(messages=[{"role": "user", "content": "stop"}])
         )
@@ -58,7 +61,42 @@ def _failed_and_cancelled(services: Services, path_id: str) -> None:
         await services.turns.result_of(turn)
 
     asyncio.run(cancelled())
-    services.turns.model = builtin
+    loop.model = builtin
+
+
+def _tools(services: Services, agent_id: str) -> None:
+    """Since 0.2.0: tool turns with the built-in model's rule (memory edit, search), an
+    isolated block edit, an approval and a client tool round trip, tool changes, a reset.
+    """
+    actor = DEFAULT_ACTOR
+    talk = services.conversations.create(actor, agent_id, summary="tools").conversation_id
+    _turn(services, talk, "remember that I like tea")
+    _turn(services, talk, "search tea")
+    isolated = services.conversations.create(actor, agent_id, isolated_block_labels=["human"])
+    _turn(services, isolated.conversation_id, "remember to be brief")
+    services.agents.change_tools(
+        actor, agent_id, ToolChange(attach=tools.BY_NAME["memory_rethink"].id)
+    )
+    services.agents.change_tools(actor, agent_id, ToolChange(approval=("memory_insert", True)))
+    asked = services.conversations.create(actor, agent_id).conversation_id
+    _turn(services, asked, "remember that approvals are recorded")
+    pending = services.ctx.app.get(Conversation, ids.to_uuid(asked))
+    assert pending is not None and pending.pending_approval is not None
+    call_id = pending.pending_approval["tool_calls"][0]["tool_call_id"]
+    decision = {"type": "approval", "tool_call_id": call_id, "approve": False, "reason": "no"}
+    _turn(services, asked, None, approvals=[decision])
+    weather = ClientTool("weather", "The weather", {"type": "object", "properties": {}})
+    _turn(services, asked, "call weather {}", client_tools=(weather,))
+    pending = services.ctx.app.get(Conversation, ids.to_uuid(asked))
+    assert pending is not None and pending.pending_approval is not None
+    call_id = pending.pending_approval["tool_calls"][0]["tool_call_id"]
+    result = {"type": "tool", "tool_call_id": call_id, "tool_return": "sunny", "status": "success"}
+    _turn(services, asked, None, approvals=[result], client_tools=(weather,))
+    services.agents.change_tools(actor, agent_id, ToolChange(approval=("memory_insert", False)))
+    services.agents.change_tools(
+        actor, agent_id, ToolChange(detach=tools.BY_NAME["memory_rethink"].id)
+    )
+    services.agents.reset_messages(actor, agent_id)
 
 
 def populate(services: Services) -> None:
@@ -96,6 +134,7 @@ def populate(services: Services) -> None:
     )
     services.conversations.create(actor, bob.id)
     services.agents.delete(actor, bob.id)
+    _tools(services, ann.id)
 
 
 def dump_log(services: Services) -> list[dict[str, Any]]:
