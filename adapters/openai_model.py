@@ -12,21 +12,18 @@ silence between chunks), not the length of a whole answer that keeps streaming.
 from __future__ import annotations
 
 import math
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import AsyncIterator
 
 import openai
 
-from service.model import (
-    ChatMessage,
-    ModelError,
-    ModelRequest,
-    ReasoningDelta,
-    StreamItem,
-    TextDelta,
-    ToolCallDelta,
-    Usage,
+from adapters.openai_wire import (
+    RequestEncoder,
+    chunk_usage,
+    completion_options,
+    deltas,
+    tool_options,
 )
+from service.model import ChatMessage, ModelError, ModelRequest, StreamItem, TextDelta, Usage
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 CHARS_PER_TOKEN = 4
@@ -49,99 +46,6 @@ def estimate_tokens(text: str) -> int:
 
 def _prompt_tokens(messages: list[ChatMessage]) -> int:
     return sum(estimate_tokens(message.content) for message in messages)
-
-
-def wire_message(message: ChatMessage) -> dict[str, Any]:
-    """A message as OpenAI's chat API takes it."""
-    if message.role == "tool":
-        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
-    if message.tool_calls:
-        return {
-            "role": "assistant",
-            "content": message.content or None,
-            "tool_calls": [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for call in message.tool_calls
-            ],
-        }
-    return {"role": message.role, "content": message.content}
-
-
-def tool_options(request: ModelRequest) -> dict[str, Any]:
-    """Tools, and how the model may use them (only when there are tools to use)."""
-    if not request.tools:
-        return {}
-    options: dict[str, Any] = {
-        "tools": [
-            {
-                "type": "function",
-                "function": {
-                    "name": tool.name,
-                    "description": tool.description,
-                    "parameters": dict(tool.parameters),
-                },
-            }
-            for tool in request.tools
-        ]
-    }
-    if request.tool_choice is not None:
-        options["tool_choice"] = request.tool_choice
-    if request.parallel_tool_calls is not None:
-        options["parallel_tool_calls"] = request.parallel_tool_calls
-    return options
-
-
-def _deltas(delta: dict[str, Any]) -> list[StreamItem]:
-    """What one streamed ``choices[].delta`` carries: reasoning (``reasoning_content`` from
-    DeepSeek and vLLM, ``reasoning`` from OpenRouter), text, and tool-call fragments.
-    """
-    items: list[StreamItem] = []
-    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-    if isinstance(reasoning, str) and reasoning:
-        items.append(ReasoningDelta(reasoning))
-    content = delta.get("content")
-    if isinstance(content, str) and content:
-        items.append(TextDelta(content))
-    for call in delta.get("tool_calls") or ():
-        function = call.get("function") or {}
-        items.append(
-            ToolCallDelta(
-                index=int(call.get("index") or 0),
-                id=call.get("id"),
-                name=function.get("name"),
-                arguments=function.get("arguments") or "",
-            )
-        )
-    return items
-
-
-def _usage(raw: Any) -> Usage | None:
-    if not isinstance(raw, dict):
-        return None
-    details = raw.get("completion_tokens_details") or {}
-    return Usage(
-        prompt_tokens=int(raw.get("prompt_tokens") or 0),
-        completion_tokens=int(raw.get("completion_tokens") or 0),
-        reasoning_tokens=details.get("reasoning_tokens"),
-    )
-
-
-def completion_options(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The request settings an OpenAI-compatible endpoint understands (absent/None dropped)."""
-    options: dict[str, Any] = {}
-    for key in ("temperature", "top_p"):
-        if settings.get(key) is not None:
-            options[key] = settings[key]
-    max_tokens = settings.get("max_tokens")
-    if max_tokens is None:
-        max_tokens = settings.get("max_output_tokens")
-    if max_tokens is not None:
-        options["max_tokens"] = max_tokens
-    return options
 
 
 def is_context_window_error(error: openai.APIError) -> bool:
@@ -184,6 +88,7 @@ class OpenAICompatibleModel:
         self._api_key = api_key
         self.timeout_seconds = timeout_seconds
         self._client: openai.AsyncOpenAI | None = None
+        self._encoder = RequestEncoder()
 
     def check(self, handle: str) -> None:
         """Any model name is passed through; the provider itself decides whether it exists."""
@@ -204,14 +109,15 @@ class OpenAICompatibleModel:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         client = self._get_client()
-        body = {
-            "model": request.model,
-            "messages": [wire_message(m) for m in request.messages],
-            "stream": True,
-            "stream_options": {"include_usage": True},
-            **tool_options(request),
-            **completion_options(request.settings),
-        }
+        body = self._encoder.body(
+            request,
+            {
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                **tool_options(request),
+                **completion_options(request.settings),
+            },
+        )
         text: list[str] = []
         usage: Usage | None = None
         finish_reason: str | None = None
@@ -221,10 +127,12 @@ class OpenAICompatibleModel:
             # the auth, the timeouts, the status errors and its SSE parser, and hands over each
             # chunk as parsed JSON. Its typed path builds a pydantic model per streamed chunk
             # and walks every message and tool schema through a TypedDict transform: most of a
-            # step's CPU on this path, to change nothing in what goes over the wire.
+            # step's CPU on this path, to change nothing in what goes over the wire. The body
+            # goes as bytes, its messages encoded once (``RequestEncoder``).
             chunks = await client.post(
                 "/chat/completions",
-                body=body,
+                content=body,
+                options={"headers": {"Content-Type": "application/json"}},
                 cast_to=object,
                 stream=True,
                 stream_cls=openai.AsyncStream[object],
@@ -233,10 +141,10 @@ class OpenAICompatibleModel:
                 async for chunk in chunks:
                     if not isinstance(chunk, dict):
                         continue
-                    usage = _usage(chunk.get("usage")) or usage
+                    usage = chunk_usage(chunk.get("usage")) or usage
                     for choice in chunk.get("choices") or ():
                         finish_reason = choice.get("finish_reason") or finish_reason
-                        for item in _deltas(choice.get("delta") or {}):
+                        for item in deltas(choice.get("delta") or {}):
                             if isinstance(item, TextDelta):
                                 text.append(item.text)
                             else:

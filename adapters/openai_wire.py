@@ -1,0 +1,147 @@
+"""OpenAI's chat-completions wire: requests as JSON bytes, streamed chunks into stream items.
+
+``RequestEncoder`` serializes each message once and keeps it: a turn's steps, and the turns
+after it, resend the same context, and encoding a long context again each time would cost
+more than everything else a step does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+from service.model import (
+    ChatMessage,
+    ModelRequest,
+    ReasoningDelta,
+    StreamItem,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+
+# Encoded messages kept per process (a message of a long context is about 300 bytes).
+ENCODED_MESSAGES = 50_000
+
+
+def wire_message(message: ChatMessage) -> dict[str, Any]:
+    """A message as OpenAI's chat API takes it."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    if message.tool_calls:
+        return {
+            "role": "assistant",
+            "content": message.content or None,
+            "tool_calls": [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {"name": call.name, "arguments": call.arguments},
+                }
+                for call in message.tool_calls
+            ],
+        }
+    return {"role": message.role, "content": message.content}
+
+
+def tool_options(request: ModelRequest) -> dict[str, Any]:
+    """Tools, and how the model may use them (only when there are tools to use)."""
+    if not request.tools:
+        return {}
+    options: dict[str, Any] = {
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": tool.name,
+                    "description": tool.description,
+                    "parameters": dict(tool.parameters),
+                },
+            }
+            for tool in request.tools
+        ]
+    }
+    if request.tool_choice is not None:
+        options["tool_choice"] = request.tool_choice
+    if request.parallel_tool_calls is not None:
+        options["parallel_tool_calls"] = request.parallel_tool_calls
+    return options
+
+
+def deltas(delta: dict[str, Any]) -> list[StreamItem]:
+    """What one streamed ``choices[].delta`` carries: reasoning (``reasoning_content`` from
+    DeepSeek and vLLM, ``reasoning`` from OpenRouter), text, and tool-call fragments.
+    """
+    items: list[StreamItem] = []
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        items.append(ReasoningDelta(reasoning))
+    content = delta.get("content")
+    if isinstance(content, str) and content:
+        items.append(TextDelta(content))
+    for call in delta.get("tool_calls") or ():
+        function = call.get("function") or {}
+        items.append(
+            ToolCallDelta(
+                index=int(call.get("index") or 0),
+                id=call.get("id"),
+                name=function.get("name"),
+                arguments=function.get("arguments") or "",
+            )
+        )
+    return items
+
+
+def chunk_usage(raw: Any) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    details = raw.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+        reasoning_tokens=details.get("reasoning_tokens"),
+    )
+
+
+def completion_options(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The request settings an OpenAI-compatible endpoint understands (absent/None dropped)."""
+    options: dict[str, Any] = {}
+    for key in ("temperature", "top_p"):
+        if settings.get(key) is not None:
+            options[key] = settings[key]
+    max_tokens = settings.get("max_tokens")
+    if max_tokens is None:
+        max_tokens = settings.get("max_output_tokens")
+    if max_tokens is not None:
+        options["max_tokens"] = max_tokens
+    return options
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+class RequestEncoder:
+    """A request's JSON body, with each message's JSON cached (an LRU of encoded messages)."""
+
+    def __init__(self, capacity: int = ENCODED_MESSAGES) -> None:
+        self.capacity = capacity
+        self._encoded: OrderedDict[ChatMessage, str] = OrderedDict()
+
+    def message(self, message: ChatMessage) -> str:
+        found = self._encoded.get(message)
+        if found is None:
+            found = self._encoded[message] = _dumps(wire_message(message))
+            if len(self._encoded) > self.capacity:
+                self._encoded.popitem(last=False)
+        else:
+            self._encoded.move_to_end(message)
+        return found
+
+    def body(self, request: ModelRequest, fields: Mapping[str, Any]) -> bytes:
+        """``{"model", "messages", **fields}`` as UTF-8 JSON."""
+        messages = ",".join(self.message(m) for m in request.messages)
+        rest = _dumps({"model": request.model, **fields})
+        return f'{{"messages":[{messages}],{rest[1:]}'.encode()
