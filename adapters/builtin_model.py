@@ -119,13 +119,23 @@ def tool_call_for(messages: list[ChatMessage], tools: tuple[ToolSpec, ...]) -> T
     return None
 
 
+def _tool_message(content: str) -> str:
+    """A tool result's message, out of the packed JSON the model is given."""
+    try:
+        packed = json.loads(content)
+    except ValueError:
+        return content
+    message = packed.get("message", content) if isinstance(packed, dict) else content
+    return message if isinstance(message, str) else json.dumps(message)
+
+
 def after_tool(messages: list[ChatMessage]) -> str:
     """The answer once the tool calls of the last step have their results."""
     results = []
     for message in reversed(messages):
         if message.role != "tool":
             break
-        results.append(message.content)
+        results.append(_tool_message(message.content))
     calls = next((m.tool_calls for m in reversed(messages) if m.tool_calls), ())
     names = ", ".join(call.name for call in calls) or "the tool"
     said = "; ".join(_quote(result) for result in reversed(results))

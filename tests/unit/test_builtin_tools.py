@@ -92,3 +92,16 @@ def test_the_embedded_default_shows_a_tool_turn_with_no_keys() -> None:
         assert human["value"] == "Ann\nI like tea"
     finally:
         services.close()
+
+
+def test_a_packed_result_is_quoted_by_its_message() -> None:
+    from service.model import ToolCall
+
+    call = ToolCall("c1", "memory_insert", "{}")
+    packed = json.dumps({"status": "OK", "message": "Ann\nlikes tea", "time": "t"}, indent=2)
+    messages = [
+        SYSTEM,
+        ChatMessage("assistant", "", (call,)),
+        ChatMessage("tool", packed, tool_call_id="c1"),
+    ]
+    assert answer(messages).answer().text == 'I called memory_insert. It returned: "Ann likes tea".'
