@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 
 from api import render, schemas
 from api.endpoint import Call, Endpoint
+from api.errors import detail
 from domain import ids, tools
 from service.agents import AgentSpec, BlockSpec
 from service.compaction import default_settings
@@ -112,7 +113,43 @@ async def update_block(call: Call) -> Response:
     return JSONResponse(render.block(data).model_dump(mode="json"))
 
 
+NO_OLD_TIMESTAMP = (
+    "update_timestamp=false is not supported: a system message compiled by convlog always "
+    "shows when it was compiled. Leave update_timestamp out (or true)."
+)
+
+
+async def recompile(call: Call) -> Response:
+    q: schemas.RecompileAgentQuery = call.query
+    if not q.update_timestamp:
+        return detail(400, NO_OLD_TIMESTAMP)
+    content = await run_in_threadpool(
+        lambda: call.services.conversations.recompile(
+            DEFAULT_ACTOR, call.path["agent_id"], dry_run=q.dry_run
+        )
+    )
+    return JSONResponse(content)
+
+
 ENDPOINTS = [
+    *(
+        Endpoint(
+            "POST",
+            path,
+            operation_id,
+            "Rebuild the agent's own system message from its blocks (dry_run: only return it)",
+            recompile,
+            str,
+            query=schemas.RecompileAgentQuery,
+            path_ids=AGENT,
+            tag="agents",
+            errors=(400, 404),
+        )
+        for path, operation_id in (
+            ("/v1/agents/{agent_id}/recompile", "recompile_agent"),
+            ("/v1/agents/{agent_id}/system-prompt/recompile", "recompile_agent_system_prompt"),
+        )
+    ),
     Endpoint(
         "POST",
         "/v1/agents/",

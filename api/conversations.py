@@ -99,6 +99,16 @@ async def list_messages(call: Call) -> Response:
     return Response("[" + ",".join(items) + "]", media_type="application/json")
 
 
+async def recompile(call: Call) -> Response:
+    q: schemas.RecompileQuery = call.query
+    content = await run_in_threadpool(
+        lambda: call.services.conversations.recompile(
+            DEFAULT_ACTOR, call.path["conversation_id"], dry_run=q.dry_run
+        )
+    )
+    return JSONResponse(content)
+
+
 async def list_events(call: Call) -> Response:
     q: schemas.ListEventsQuery = call.query
     records = await run_in_threadpool(
@@ -173,6 +183,18 @@ ENDPOINTS = [
         query=schemas.ListMessagesQuery,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
         errors=(400, 404),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/conversations/{conversation_id}/recompile",
+        "recompile_conversation",
+        "Rebuild the system message from the current blocks (dry_run: only return it)",
+        recompile,
+        str,
+        query=schemas.RecompileQuery,
+        body=schemas.DefaultConversation,
+        path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+        errors=(404,),
     ),
     Endpoint(
         "GET",

@@ -89,6 +89,8 @@ class Endpoint:
         if self.body is not None:
             body, body_errors = await self._parse_body(request)
             errors += body_errors
+        if not errors and path.get("conversation_id") == "default":
+            errors += _default_conversation(path, query, body)
         if errors:
             raise RequestInvalid(errors)
         return Call(request, path, query, body)
@@ -121,6 +123,27 @@ class Endpoint:
             return self.body.model_validate(data), []
         except ValidationError as exc:
             return None, validation_errors(exc, "body")
+
+
+def _default_conversation(path: dict[str, str], query: Any, body: Any) -> list[dict[str, Any]]:
+    """``default`` + an ``agent_id`` (query or body) is the agent's own context: the path
+    becomes that agent's id, as the routes already serve it. Without one, ``default`` is an
+    unknown conversation (Letta's behaviour).
+    """
+    agent_id = getattr(query, "agent_id", None) or getattr(body, "agent_id", None)
+    if agent_id is None:
+        return []
+    if not ids.is_valid(ids.AGENT, agent_id):
+        return [
+            {
+                "type": "string_pattern_mismatch",
+                "loc": ("body" if getattr(body, "agent_id", None) else "query", "agent_id"),
+                "msg": f"String should match pattern '{ids.pattern(ids.AGENT)}'",
+                "input": agent_id,
+            }
+        ]
+    path["conversation_id"] = agent_id
+    return []
 
 
 def unstorable_strings(value: Any, loc: tuple[Any, ...]) -> list[dict[str, Any]]:

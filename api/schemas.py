@@ -19,6 +19,19 @@ class Wire(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+DEFAULT_AGENT = Field(
+    None,
+    description="With conversation_id=default: the agent whose own context this acts on "
+    "(the same as passing the agent's id as conversation_id).",
+)
+
+
+class DefaultConversation(Wire):
+    """A request that, with ``conversation_id=default``, names the agent it acts on."""
+
+    agent_id: str | None = DEFAULT_AGENT
+
+
 # -- requests -------------------------------------------------------------------------------
 
 
@@ -50,7 +63,7 @@ class ListConversationsQuery(Wire):
     order_by: Literal["created_at", "last_run_completion", "last_message_at"] = "created_at"
 
 
-class ListMessagesQuery(Wire):
+class ListMessagesQuery(DefaultConversation):
     before: str | None = Field(None, description="A message id: items before it in this order.")
     after: str | None = Field(None, description="A message id: items after it in this order.")
     limit: int | None = Field(100, ge=0, le=MAX_LIMIT)
@@ -86,8 +99,24 @@ class CompactionSettings(Wire):
     sliding_window_percentage: float | None = Field(None, gt=0, lt=1)
 
 
-class CompactionRequest(Wire):
+class CompactionRequest(DefaultConversation):
     compaction_settings: CompactionSettings | None = None
+
+
+class CancelQuery(DefaultConversation):
+    pass
+
+
+class RecompileQuery(Wire):
+    dry_run: bool = Field(False, description="Return the compiled system message; write nothing.")
+
+
+class RecompileAgentQuery(RecompileQuery):
+    update_timestamp: bool = Field(
+        True,
+        description="convlog's compiled message always shows when it was compiled: false is "
+        "refused (400).",
+    )
 
 
 class CompactionResponse(Wire):
@@ -382,6 +411,12 @@ class SendMessage(Wire):
         return self
 
 
+class ConversationSendMessage(SendMessage):
+    """``/v1/conversations/{id}/messages``: ``agent_id`` names the agent for ``default``."""
+
+    agent_id: str | None = DEFAULT_AGENT
+
+
 class AgentSendMessage(SendMessage):
     """``/v1/agents/{id}/messages``: as the conversations route, but JSON unless asked."""
 
@@ -396,7 +431,7 @@ class ResetMessages(Wire):
     add_default_initial_messages: bool = False
 
 
-class ResumeStream(Wire):
+class ResumeStream(DefaultConversation):
     starting_after: int = Field(0, ge=0)
     include_pings: bool | None = True
     poll_interval: float | None = Field(0.1, gt=0, le=60)

@@ -129,6 +129,29 @@ class ConversationService:
             raise not_found(conversation_id)
         return conversation
 
+    def recompile(self, actor: Actor, path_id: str, *, dry_run: bool) -> str:
+        """The system message compiled from the current blocks (the conversation's isolated
+        copies over the agent's); recorded in place unless ``dry_run``.
+        """
+
+        def command() -> tuple[list[Any], str]:
+            conversation, agent = self.ctx.load_stream(actor, path_id)
+            overlay = {b["label"]: b for b in conversation.isolated_blocks}
+            blocks = [overlay.get(b["label"], b) for b in agent.blocks]
+            count = self.ctx.conversations.message_count_of_agent(
+                actor.organization_id, conversation.agent_id
+            )
+            content = compile_system_message(agent.system, blocks, datetime.now(UTC), count)
+            if dry_run:
+                return [], content
+            conversation.recompile_system_message(content)
+            return [conversation], content
+
+        content, position = self.ctx.app.save_with_result(command)
+        if not dry_run:
+            self.ctx.settle(position)
+        return content
+
     def resolve(self, actor: Actor, conversation_id: str) -> UUID:
         """The stream behind a path id: a conversation, or an agent's own context."""
         if conversation_id.startswith(f"{ids.AGENT}-"):
