@@ -62,6 +62,7 @@ async def list_messages(call: Call) -> Response:
             after=q.after,
             limit=q.limit,
             ascending=q.order == "asc",
+            types=q.include_return_message_types,
         )
     )
     return Response("[" + ",".join(items) + "]", media_type="application/json")

@@ -93,6 +93,7 @@ async def list_messages(call: Call) -> Response:
             after=q.after,
             limit=q.limit,
             ascending=q.order == "asc",
+            types=q.include_return_message_types,
         )
     )
     # Items are stored rendered: the page is a join, not a re-serialization.

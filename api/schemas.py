@@ -63,6 +63,19 @@ class ListConversationsQuery(Wire):
     order_by: Literal["created_at", "last_run_completion", "last_message_at"] = "created_at"
 
 
+MessageType = Literal[
+    "system_message",
+    "user_message",
+    "assistant_message",
+    "reasoning_message",
+    "hidden_reasoning_message",
+    "tool_call_message",
+    "tool_return_message",
+    "approval_request_message",
+    "approval_response_message",
+]
+
+
 class ListMessagesQuery(DefaultConversation):
     before: str | None = Field(None, description="A message id: items before it in this order.")
     after: str | None = Field(None, description="A message id: items after it in this order.")
@@ -71,6 +84,9 @@ class ListMessagesQuery(DefaultConversation):
     order_by: Literal["created_at"] = "created_at"
     group_id: str | None = None
     include_err: bool | None = None
+    include_return_message_types: list[MessageType] | None = Field(
+        None, description="Only items of these message types."
+    )
 
 
 class ListEventsQuery(Wire):
@@ -302,18 +318,6 @@ class EventOut(Wire):
 
 
 # -- turns ----------------------------------------------------------------------------------
-
-MessageType = Literal[
-    "system_message",
-    "user_message",
-    "assistant_message",
-    "reasoning_message",
-    "hidden_reasoning_message",
-    "tool_call_message",
-    "tool_return_message",
-    "approval_request_message",
-    "approval_response_message",
-]
 
 
 class MessageCreate(Wire):

@@ -200,6 +200,7 @@ class MessageQueries:
         after: int | None,
         before: int | None,
         limit: int | None,
+        types: list[str] | None = None,
     ) -> list[str]:
         """Items (JSON text) in listing order. ``after``/``before`` are positions and follow
         that order (decisions §4); with only ``before``, the items nearest to it are returned.
@@ -213,6 +214,9 @@ class MessageQueries:
         if high is not None:
             clauses.append("position < %s")
             params.append(high)
+        if types:
+            clauses.append(f"message_type IN ({', '.join(['%s'] * len(types))})")
+            params += types
         # Walk away from the 'before' cursor when it is the only one, then restore the order.
         backwards = before is not None and after is None
         scan_ascending = ascending != backwards

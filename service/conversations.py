@@ -168,6 +168,7 @@ class ConversationService:
         after: str | None,
         limit: int | None,
         ascending: bool,
+        types: list[str] | None = None,
     ) -> list[str]:
         stream = str(self.resolve(actor, conversation_id))
         positions: dict[str, int | None] = {}
@@ -187,6 +188,7 @@ class ConversationService:
             after=positions["after"],
             before=positions["before"],
             limit=limit,
+            types=types,
         )
 
     def events(

@@ -86,3 +86,17 @@ def test_recompile_an_agent(http: httpx.Client) -> None:
     assert refused.status_code == 400 and "update_timestamp" in refused.json()["detail"]
     gone = http.post(f"/v1/agents/agent-{uuid.uuid4()}/recompile")
     assert gone.status_code == 404
+
+
+def test_listing_takes_include_return_message_types(http: httpx.Client) -> None:
+    agent_id = create_agent(http)
+    http.post(f"/v1/conversations/{agent_id}/messages", json={"input": "hi", "streaming": False})
+    listed = http.get(
+        f"/v1/conversations/{agent_id}/messages",
+        params=[("include_return_message_types", "assistant_message"), ("order", "asc")],
+    ).json()
+    assert [m["message_type"] for m in listed] == ["assistant_message"]
+    bad = http.get(
+        f"/v1/conversations/{agent_id}/messages", params={"include_return_message_types": "nope"}
+    )
+    assert bad.status_code == 422

@@ -426,3 +426,14 @@ def test_an_isolated_block_is_edited_in_its_conversation_only(
     assert "private" in listing(scripted, conv)[0]["content"]
     types_ = [e.type for e in scripted.conversations.events(ACTOR, conv, after=0, limit=100)]
     assert "convlog.Conversation.IsolatedBlockEdited" in types_
+
+
+def test_the_listing_filters_by_message_type(scripted: Services, model: ScriptedModel) -> None:
+    conv = scripted.conversations.create(ACTOR, agent(scripted)).conversation_id
+    model.script = [Say(calls=[insert("human", "x")]), Say(text="done")]
+    send(scripted, conv, "go")
+    wanted = ["tool_call_message", "tool_return_message"]
+    items = scripted.conversations.messages(
+        ACTOR, conv, before=None, after=None, limit=None, ascending=True, types=wanted
+    )
+    assert [json.loads(item)["message_type"] for item in items] == wanted
