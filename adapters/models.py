@@ -1,9 +1,9 @@
 """Which adapter serves a model handle (``provider/model-name``).
 
-* ``convlog/…`` → the built-in offline model, always;
-* nothing configured at all → the built-in model for every handle (a fresh install just works);
+* ``convlog/…`` → the built-in offline model, always (and only: decisions §15);
 * a configured provider → its OpenAI-compatible endpoint;
-* any other provider → ``UnknownHandle`` (Letta's 404 ``Handle … not found, must be one of […]``).
+* any other provider → ``UnknownHandle`` (Letta's 404 ``Handle … not found, must be one of […]``),
+  naming the setting that would serve it. No model is ever answered by another silently.
 
 Providers come from the environment: ``openai`` from ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``,
 any other NAME from ``PROVIDER_<NAME>_BASE_URL`` / ``PROVIDER_<NAME>_API_KEY`` (the handle's
@@ -40,6 +40,18 @@ class ProviderConfig:
 
 class UnknownHandle(UnknownModel):
     """No configured provider serves this handle; ``known`` lists what would be served."""
+
+    def __init__(self, handle: str, known: list[str], unconfigured: bool = False) -> None:
+        super().__init__(handle, known)
+        if not unconfigured:
+            return
+        provider = normalize_provider(handle.partition("/")[0]) or "<provider>"
+        hint = (
+            "OPENAI_API_KEY (or OPENAI_BASE_URL)"
+            if provider == "openai"
+            else f"{_PREFIX}{provider.upper()}{_BASE_URL}"
+        )
+        self.args = (f"{self.args[0]}. To serve {handle}, set {hint} on the server.",)
 
 
 def normalize_provider(name: str) -> str:
@@ -97,10 +109,10 @@ class ModelRouter:
         """The configured provider serving ``handle``, None for the built-in model."""
         provider, _, model = handle.partition("/")
         provider = normalize_provider(provider)
-        if provider == BUILTIN_PROVIDER or not self.providers:
+        if provider == BUILTIN_PROVIDER:
             return None
         if provider not in self.providers or not model:
-            raise UnknownHandle(handle, self.known())
+            raise UnknownHandle(handle, self.known(), unconfigured=provider not in self.providers)
         return provider
 
     def check(self, handle: str) -> None:

@@ -10,9 +10,19 @@ import uuid
 import httpx
 import pytest
 
-from tests.e2e.test_http import create_agent, create_conversation
+from tests.e2e.test_http import create_conversation
 
 pytestmark = pytest.mark.e2e
+
+
+def create_agent(http: httpx.Client, human: str = "Name: Ada") -> str:
+    """An agent on the built-in model: this server has no provider configured."""
+    response = http.post(
+        "/v1/agents/",
+        json={"model": "convlog/builtin", "memory_blocks": [{"label": "human", "value": human}]},
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["id"])
 
 
 def test_default_with_an_agent_id_is_the_agents_own_context(http: httpx.Client) -> None:

@@ -266,12 +266,21 @@ def test_providers_come_from_the_environment() -> None:
     assert "tk" not in repr(providers_from_env(env))
 
 
-def test_with_nothing_configured_every_handle_gets_the_builtin_model() -> None:
+def test_only_the_builtin_handle_gets_the_builtin_model() -> None:
+    """No silent substitution (decisions §15): an unconfigured provider is an error that
+    names the setting to set, never the offline model under another name.
+    """
     router = ModelRouter({})
-    for handle in ("openai/gpt-4o", "anthropic/claude", "convlog/builtin", "nonsense"):
-        router.check(handle)
-        text = text_of(run(router, ModelRequest(handle, [ChatMessage("user", "hey")])))
-        assert text.startswith('You said: "hey".')
+    router.check("convlog/builtin")
+    text = text_of(run(router, ModelRequest("convlog/builtin", [ChatMessage("user", "hey")])))
+    assert text.startswith('You said: "hey".')
+    for handle, setting in (
+        ("openai/gpt-4o", "OPENAI_API_KEY"),
+        ("anthropic/claude", "PROVIDER_ANTHROPIC_BASE_URL"),
+        ("my-llm/x", "PROVIDER_MY_LLM_BASE_URL"),
+    ):
+        with pytest.raises(UnknownHandle, match=setting):
+            router.check(handle)
 
 
 def test_a_configured_provider_is_served_by_its_endpoint(fake_openai: FakeOpenAI) -> None:
@@ -304,9 +313,11 @@ def test_an_unknown_provider_is_an_unknown_handle(fake_openai: FakeOpenAI) -> No
         assert isinstance(caught.value, UnknownModel)
         assert caught.value.handle == handle
         assert caught.value.known == ["openai/<model>", "convlog/builtin"]
-        assert str(caught.value) == (
+        assert str(caught.value).startswith(
             f"Handle {handle} not found, must be one of ['openai/<model>', 'convlog/builtin']"
         )
+        hint = "set PROVIDER_ANTHROPIC_BASE_URL" in str(caught.value)
+        assert hint == handle.startswith("anthropic/")  # a configured provider needs no hint
     with pytest.raises(UnknownHandle):
         run(router, request("anthropic/claude-3"))
     assert fake_openai.requests == []

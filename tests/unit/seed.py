@@ -27,11 +27,12 @@ def new_agent(
     name: str = "ann",
     blocks: dict[str, str] | None = None,
     actor: Actor = ACTOR,
+    model: str = "openai/gpt-4o-mini",
 ) -> AgentRow:
     chosen = {"human": "The user is Ann.", "persona": "I am a bot."} if blocks is None else blocks
     spec = AgentSpec(
         name=name,
-        model="openai/gpt-4o-mini",
+        model=model,
         memory_blocks=[BlockSpec(label, value) for label, value in chosen.items()],
     )
     return services.agents.create(actor, spec)

@@ -117,9 +117,11 @@ def event_log(services: Services) -> list[tuple[int, str, str, int]]:
     ]
 
 
-def conversation_with(services: Services, count: int) -> tuple[str, str, list[str]]:
+def conversation_with(
+    services: Services, count: int, model: str = "openai/gpt-4o-mini"
+) -> tuple[str, str, list[str]]:
     """A conversation with ``count`` user/assistant exchanges: (conv id, uuid, message ids)."""
-    agent = new_agent(services)
+    agent = new_agent(services, model=model)
     row = new_conversation(services, agent.id)
     made: list[str] = []
     for index in range(count):
@@ -538,7 +540,7 @@ def test_a_summary_within_clip_chars_is_kept_whole(scripted: Services) -> None:
 
 
 def test_the_built_in_model_summarizes_deterministically(services: Services) -> None:
-    conversation, _, _ = conversation_with(services, 5)
+    conversation, _, _ = conversation_with(services, 5, model="convlog/builtin")
     done = compact(services, conversation, {"mode": "all"})
     lines = [
         json.dumps({"role": role, "content": f"{word} {i}"})

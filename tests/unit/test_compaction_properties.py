@@ -245,7 +245,7 @@ def test_compacting_with_the_built_in_model_keeps_history(exchanges: int, mode: 
     """The same invariants with convlog's own offline model as the summarizer."""
     built = build(Settings(database_url="memory://"))
     try:
-        agent = new_agent(built)
+        agent = new_agent(built, model="convlog/builtin")
         row = new_conversation(built, agent.id)
         made = []
         for index in range(exchanges):
