@@ -12,12 +12,22 @@ provider is NAME in lower case; ``-`` in a handle matches ``_`` in the variable 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 
 from adapters.builtin_model import BuiltinModel
 from adapters.openai_model import OpenAICompatibleModel
-from service.model import ChatModel, ModelRequest, StreamItem, UnknownModel
+from service.model import (
+    ChatModel,
+    ModelError,
+    ModelInfo,
+    ModelRequest,
+    StreamItem,
+    UnknownModel,
+)
+
+log = logging.getLogger("convlog.models")
 
 BUILTIN_PROVIDER = "convlog"
 BUILTIN_HANDLE = "convlog/builtin"
@@ -129,6 +139,25 @@ class ModelRouter:
             adapter = OpenAICompatibleModel(config.base_url, config.api_key, self.timeout_seconds)
             self._adapters[provider] = adapter
         return adapter
+
+    async def list_models(self) -> list[ModelInfo]:
+        """The built-in model, then each configured provider's models (asked of it). A
+        provider that cannot be reached is left out of the list, with a warning in the log.
+        """
+        found = [ModelInfo(BUILTIN_HANDLE, BUILTIN_PROVIDER, BUILTIN_PROVIDER, None)]
+        for provider, config in sorted(self.providers.items()):
+            adapter = self.adapter_for(f"{provider}/any")
+            assert isinstance(adapter, OpenAICompatibleModel)
+            try:
+                names = await adapter.list_model_names()
+            except ModelError as exc:
+                log.warning("could not list the models of provider %s: %s", provider, exc.detail)
+                continue
+            found += [
+                ModelInfo(f"{provider}/{name}", provider, "openai", config.base_url)
+                for name in sorted(names)
+            ]
+        return found
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         items = self.adapter_for(request.handle).stream(request)

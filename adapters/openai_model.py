@@ -165,6 +165,16 @@ class OpenAICompatibleModel:
             usage.prompt_tokens, usage.completion_tokens, finish_reason, usage.reasoning_tokens
         )
 
+    async def list_model_names(self) -> list[str]:
+        """The provider's model ids (``GET …/models``)."""
+        names = []
+        try:
+            async for model in self._get_client().models.list():
+                names.append(model.id)
+        except openai.OpenAIError as error:
+            raise map_error(error) from error
+        return names
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:

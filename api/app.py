@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import agent_messages, agents, conversations, openapi, schemas, tools, turns
+from api import agent_messages, agents, conversations, models, openapi, schemas, tools, turns
 from api.endpoint import Call, Endpoint
 from api.errors import (
     RequestInvalid,
@@ -44,6 +44,7 @@ ENDPOINTS: list[Endpoint] = [
     *agents.ENDPOINTS,
     *tools.ENDPOINTS,
     *agent_messages.ENDPOINTS,
+    *models.ENDPOINTS,
 ]
 
 

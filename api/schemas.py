@@ -287,6 +287,38 @@ class ToolApprovalQuery(Wire):
     requires_approval: bool | None = Field(None, description="Deprecated: use the body.")
 
 
+class ListModelsQuery(Wire):
+    provider_category: list[Literal["base", "byok"]] | None = None
+    provider_name: str | None = None
+    provider_type: str | None = None
+
+
+class ModelOut(Wire):
+    """Letta's Model (an LLMConfig with newer names); fields convlog has no value for are null."""
+
+    handle: str
+    name: str
+    display_name: str
+    provider_type: str
+    provider_name: str
+    model_type: Literal["llm"] = "llm"
+    max_context_window: int
+    model: str
+    model_endpoint_type: str
+    model_endpoint: str | None
+    model_wrapper: str | None = None
+    context_window: int
+    put_inner_thoughts_in_kwargs: bool | None = False
+    temperature: float = 0.7
+    max_tokens: int | None = None
+    enable_reasoner: bool = True
+    reasoning_effort: str | None = None
+    max_reasoning_tokens: int = 0
+    frequency_penalty: float | None = None
+    provider_category: str | None = None
+    parallel_tool_calls: bool | None = None
+
+
 class DeletedAgent(Wire):
     message: str
 

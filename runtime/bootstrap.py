@@ -10,6 +10,7 @@ from typing import Any
 
 from adapters.event_history import PopoHistory, PostgresHistory, SQLiteHistory
 from adapters.inprocess import InProcessChunkLog, InProcessLock, InProcessSignals
+from adapters.models import ModelRouter
 from projections.agents import AgentIndex
 from projections.conversations import ConversationIndex
 from projections.messages import MessageList
@@ -26,7 +27,7 @@ from service.compaction import CompactionService
 from service.context import Context
 from service.conversations import ConversationService
 from service.event_log import EventLog, StoredHistory
-from service.model import ChatModel
+from service.model import ChatModel, ModelCatalog
 from service.ports import ChunkLog, Lock, Signals
 from service.runs import RunService
 from service.turns import TurnService, TurnSettings
@@ -52,6 +53,7 @@ class Services:
     runs: RunService
     compaction: CompactionService
     model: ChatModel
+    catalog: ModelCatalog  # the handles the configured providers serve
     redis: Any = None
 
     @property
@@ -67,6 +69,7 @@ class Services:
     async def aclose(self) -> None:
         await self.turns.aclose()
         await self.model.aclose()
+        await self.catalog.aclose()  # closing an already closed router does nothing
         close = getattr(self.turns.signals, "aclose", None)
         if close is not None:
             await close()
@@ -170,7 +173,8 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
     agents = AgentService(ctx)
     conversations = ConversationService(ctx, agents)
     redis, lock, signals, chunks = _cross_process(settings)
-    model = model or build_model(settings)
+    router = build_model(settings)
+    model = model or router
     compaction = CompactionService(ctx, model, settings.context_windows)
     turns = TurnService(
         ctx,
@@ -184,7 +188,9 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
         compaction,
     )
     runs = RunService(ctx, conversations, lock, signals, chunks)
-    return Services(settings, ctx, agents, conversations, turns, runs, compaction, model, redis)
+    return Services(
+        settings, ctx, agents, conversations, turns, runs, compaction, model, router, redis
+    )
 
 
 def _cross_process(settings: Settings) -> tuple[Any, Lock, Signals, ChunkLog]:
@@ -197,7 +203,5 @@ def _cross_process(settings: Settings) -> tuple[Any, Lock, Signals, ChunkLog]:
     return redis, RedisLock(redis), RedisSignals(redis), RedisChunkLog(redis)
 
 
-def build_model(settings: Settings) -> ChatModel:
-    from adapters.models import ModelRouter
-
+def build_model(settings: Settings) -> ModelRouter:
     return ModelRouter(settings.providers, timeout_seconds=settings.model_timeout_seconds)

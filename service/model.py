@@ -163,6 +163,24 @@ class UnknownModel(Exception):
         self.known = known
 
 
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model a client may name: its handle and who serves it."""
+
+    handle: str  # provider/model-name
+    provider: str  # the handle's provider (convlog, openai, together, …)
+    endpoint_type: str  # the wire it speaks: openai, or convlog for the built-in model
+    endpoint: str | None  # base URL, when served over HTTP
+
+
+class ModelCatalog(Protocol):
+    async def list_models(self) -> list[ModelInfo]:
+        """Every handle the configured providers serve (the built-in model included)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
 class ChatModel(Protocol):
     def check(self, handle: str) -> None:
         """Raise UnknownModel unless some provider serves ``handle``."""

@@ -110,3 +110,14 @@ def test_listing_takes_include_return_message_types(http: httpx.Client) -> None:
         f"/v1/conversations/{agent_id}/messages", params={"include_return_message_types": "nope"}
     )
     assert bad.status_code == 422
+
+
+def test_an_unconfigured_provider_is_never_answered_by_another_model(http: httpx.Client) -> None:
+    models = http.get("/v1/models/").json()
+    assert [m["handle"] for m in models] == ["convlog/builtin"]
+    agent = http.post("/v1/agents/", json={"model": "openai/gpt-4o-mini"}).json()["id"]
+    sent = http.post(f"/v1/conversations/{agent}/messages", json={"input": "hi"})
+    assert sent.status_code == 404
+    assert "set OPENAI_API_KEY" in sent.json()["detail"]
+    listed = http.get(f"/v1/conversations/{agent}/messages").json()
+    assert [m["message_type"] for m in listed] == ["system_message"]  # nothing was written

@@ -395,3 +395,9 @@ def test_bad_tool_input_is_refused_and_writes_nothing(http: httpx.Client) -> Non
         assert refused.status_code == 422 and "client_tools" in refused.json()["detail"]
     listed = http.get(f"/v1/conversations/{conversation}/messages").json()
     assert [m["message_type"] for m in listed] == ["system_message"]
+
+
+def test_models_lists_the_configured_handles(client: Letta) -> None:
+    handles = [m.handle for m in client.models.list()]
+    assert handles == ["convlog/builtin", "openai/gpt-fake", "openai/gpt-fake-mini"]
+    assert client.models.embeddings.list() == []
