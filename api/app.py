@@ -14,7 +14,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import agent_messages, agents, conversations, models, openapi, schemas, tools, turns
+from api import (
+    agent_messages,
+    agents,
+    conversations,
+    models,
+    openapi,
+    runs,
+    schemas,
+    tools,
+    turns,
+)
 from api.endpoint import Call, Endpoint
 from api.errors import (
     RequestInvalid,
@@ -45,6 +55,7 @@ ENDPOINTS: list[Endpoint] = [
     *tools.ENDPOINTS,
     *agent_messages.ENDPOINTS,
     *models.ENDPOINTS,
+    *runs.ENDPOINTS,
 ]
 
 

@@ -17,7 +17,7 @@ from domain import tools
 from domain.tools import ToolDef
 from projections.agents import AgentRow
 from projections.conversations import ConversationRow
-from projections.runs import RunRow
+from projections.runs import RunRow, StepRow
 from projections.timefmt import from_micros
 from service.event_log import EventRecord
 
@@ -156,3 +156,79 @@ def run(row: RunRow) -> dict[str, Any]:
         ttft_ns=timings.get("ttft_ns"),
         total_duration_ns=timings.get("total_duration_ns"),
     ).model_dump(mode="json")
+
+
+def step(run_row: RunRow, row: StepRow) -> dict[str, Any]:
+    """Letta's Step for one model call of the step loop (and convlog's own timing fields)."""
+    usage = row.usage
+    prompt, completion = int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0))
+    model = run_row.state.get("model") or ""
+    return {
+        "id": row.step_id,
+        "origin": None,
+        "organization_id": run_row.organization_id,
+        "provider_id": None,
+        "run_id": row.run_id,
+        "agent_id": run_row.agent_id,
+        "provider_name": model.partition("/")[0] or None,
+        "provider_category": "base",
+        "model": model.partition("/")[2] or None,
+        "model_endpoint": None,
+        "context_window_limit": None,
+        "completion_tokens": completion,
+        "prompt_tokens": prompt,
+        "total_tokens": prompt + completion,
+        "completion_tokens_details": None,
+        "stop_reason": usage.get("finish_reason"),
+        "tags": [],
+        "tid": None,
+        "trace_id": None,
+        "messages": [],
+        "feedback": None,
+        "project_id": None,
+        "error_type": None,
+        "error_data": None,
+        "status": "success",
+        "number": row.number,
+        "tool_call_ids": row.tool_call_ids,
+        "duration_ns": row.duration_ns,
+        "created_at": from_micros(row.created_at).isoformat(),
+    }
+
+
+def usage(run_row: RunRow, steps: list[StepRow]) -> dict[str, Any]:
+    """The run's usage_statistics: as recorded at its end, else summed over its steps."""
+    details = {"completion_tokens_details": None, "prompt_tokens_details": None}
+    recorded = run_row.state.get("usage")
+    if recorded:
+        return {**{k: v for k, v in recorded.items() if k != "message_type"}, **details}
+    prompt = sum(int(s.usage.get("prompt_tokens", 0)) for s in steps)
+    completion = sum(int(s.usage.get("completion_tokens", 0)) for s in steps)
+    return {
+        "completion_tokens": completion,
+        "prompt_tokens": prompt,
+        "total_tokens": prompt + completion,
+        "step_count": len(steps),
+        "run_ids": None,
+        "cached_input_tokens": None,
+        "cache_write_tokens": None,
+        "reasoning_tokens": None,
+        "context_tokens": (prompt + completion) or None,
+        **details,
+    }
+
+
+def metrics(run_row: RunRow, steps: list[StepRow], tools_used: list[str]) -> dict[str, Any]:
+    timings = run_row.state.get("timings") or {}
+    return {
+        "id": run_row.id,
+        "organization_id": run_row.organization_id,
+        "agent_id": run_row.agent_id,
+        "project_id": None,
+        "run_start_ns": run_row.created_at * 1000,
+        "run_ns": timings.get("total_duration_ns"),
+        "num_steps": len(steps),
+        "tools_used": tools_used,
+        "template_id": None,
+        "base_template_id": None,
+    }

@@ -474,16 +474,49 @@ class ResumeStream(DefaultConversation):
     batch_size: int | None = Field(100, ge=1, le=10_000)
 
 
+StopReason = Literal[
+    "end_turn",
+    "error",
+    "llm_api_error",
+    "invalid_llm_response",
+    "invalid_tool_call",
+    "max_steps",
+    "max_tokens_exceeded",
+    "no_tool_call",
+    "tool_rule",
+    "cancelled",
+    "requires_approval",
+    "context_window_overflow_in_system_prompt",
+    "insufficient_credits",
+]
+
+
 class ListRunsQuery(Wire):
     agent_id: str | None = None
+    agent_ids: list[str] | None = Field(None, description="Runs of any of these agents.")
     conversation_id: str | None = None
     statuses: list[Literal["created", "running", "completed", "failed", "cancelled"]] | None = None
+    stop_reason: StopReason | None = None
     active: bool | None = None
     background: bool | None = None
     limit: int = Field(100, ge=0, le=MAX_LIMIT)
     after: str | None = None
     before: str | None = None
     order: Order = "desc"
+    ascending: bool | None = Field(None, description="Deprecated: use order.")
+
+
+class ActiveRunsQuery(Wire):
+    agent_id: str | None = None
+    background: bool | None = None
+
+
+class RunPageQuery(Wire):
+    before: str | None = Field(None, description="An id: items before it in this order.")
+    after: str | None = Field(None, description="An id: items after it in this order.")
+    limit: int | None = Field(100, ge=0, le=MAX_LIMIT)
+    order: Order = "asc"
+    order_by: Literal["created_at"] = "created_at"
 
 
 class RunOut(Wire):

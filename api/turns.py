@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from api import render, schemas
+from api import schemas
 from api.conversations import CONVERSATION_OR_AGENT
 from api.endpoint import Call, Endpoint
 from api.errors import RequestInvalid, detail, validation_errors
@@ -215,32 +215,6 @@ def model_error_response(exc: ModelError) -> Response:
     )
 
 
-async def retrieve_run(call: Call) -> Response:
-    row = await run_in_threadpool(call.services.runs.get, DEFAULT_ACTOR, call.path["run_id"])
-    return JSONResponse(render.run(row))
-
-
-async def list_runs(call: Call) -> Response:
-    q: schemas.ListRunsQuery = call.query
-    statuses = list(q.statuses) if q.statuses else None
-    if q.active:
-        statuses = ["created", "running"]
-    rows = await run_in_threadpool(
-        lambda: call.services.runs.list_runs(
-            DEFAULT_ACTOR,
-            agent_id=q.agent_id,
-            conversation_id=q.conversation_id,
-            statuses=statuses,
-            background=q.background,
-            ascending=q.order == "asc",
-            after=q.after,
-            before=q.before,
-            limit=q.limit,
-        )
-    )
-    return JSONResponse([render.run(row) for row in rows])
-
-
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -286,27 +260,5 @@ ENDPOINTS = [
         body=schemas.CompactionRequest,
         path_ids=PATH,
         errors=(400, 401, 404, 409, 429, 502, 504),
-    ),
-    Endpoint(
-        "GET",
-        "/v1/runs/{run_id}",
-        "retrieve_run",
-        "Retrieve a run",
-        retrieve_run,
-        schemas.RunOut,
-        path_ids={"run_id": ("run",)},
-        tag="runs",
-        errors=(404,),
-    ),
-    Endpoint(
-        "GET",
-        "/v1/runs/",
-        "list_runs",
-        "List runs",
-        list_runs,
-        list[schemas.RunOut],
-        query=schemas.ListRunsQuery,
-        tag="runs",
-        errors=(400,),
     ),
 ]

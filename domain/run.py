@@ -11,7 +11,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import Conflict
+from domain.errors import Conflict, NotFound
 from domain.stops import status_of
 
 ACTIVE = "running"
@@ -60,6 +60,7 @@ class Run(Aggregate):
         self.status = ACTIVE
         self.stop_reason: str | None = None
         self.steps = 0
+        self.deleted = False
 
     @property
     def is_active(self) -> bool:
@@ -73,16 +74,28 @@ class Run(Aggregate):
         number: int
         usage: dict[str, Any]
         tool_call_ids: list[str]
+        duration_ns: int  # from the step's start to its save: the model call and the tools
 
-    def finish_step(self, step_id: str, usage: dict[str, Any], tool_call_ids: list[str]) -> None:
+    def finish_step(
+        self, step_id: str, usage: dict[str, Any], tool_call_ids: list[str], duration_ns: int
+    ) -> None:
         self._check_active()
         self._finish_step(
-            step_id=step_id, number=self.steps + 1, usage=usage, tool_call_ids=tool_call_ids
+            step_id=step_id,
+            number=self.steps + 1,
+            usage=usage,
+            tool_call_ids=tool_call_ids,
+            duration_ns=duration_ns,
         )
 
     @event(StepFinished)
     def _finish_step(
-        self, step_id: str, number: int, usage: dict[str, Any], tool_call_ids: list[str]
+        self,
+        step_id: str,
+        number: int,
+        usage: dict[str, Any],
+        tool_call_ids: list[str],
+        duration_ns: int,
     ) -> None:
         self.steps = number
 
@@ -129,6 +142,21 @@ class Run(Aggregate):
     def _cancel(self, reason: str) -> None:
         self.status = "cancelled"
         self.stop_reason = "cancelled"
+
+    class Deleted(Aggregate.Event):
+        TOPIC = "convlog.Run.Deleted"
+
+    def delete(self) -> None:
+        """Hide a finished run from the API; its events stay in the log."""
+        if self.is_active:
+            raise Conflict(f"Run {self.id} is still {self.status}: cancel it first")
+        if self.deleted:
+            raise NotFound(f"Run with id 'run-{self.id}' not found")
+        self._delete()
+
+    @event(Deleted)
+    def _delete(self) -> None:
+        self.deleted = True
 
     def _check_active(self) -> None:
         if not self.is_active:

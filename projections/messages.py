@@ -96,15 +96,16 @@ def context_row(e: Conversation.MessageAppended) -> ContextRow:
 
 class MessageList(Projection):
     name = "messages"
-    version = 2  # 2: step_id, calls, tool_call_id for the model's context
+    version = 3  # 2: step_id, calls, tool_call_id for the model's context; 3: run_id
     tables: ClassVar[dict[str, list[str]]] = {
         "messages": [
             "CREATE TABLE IF NOT EXISTS {messages} ("
             " conversation_id TEXT NOT NULL, position INTEGER NOT NULL,"
             " message_id TEXT NOT NULL, role TEXT NOT NULL, message_type TEXT NOT NULL,"
             " created_at BIGINT NOT NULL, item TEXT NOT NULL, text TEXT NOT NULL,"
-            " step_id TEXT, calls TEXT, tool_call_id TEXT,"
+            " step_id TEXT, calls TEXT, tool_call_id TEXT, run_id TEXT,"
             " PRIMARY KEY (conversation_id, position))",
+            "CREATE INDEX IF NOT EXISTS {messages_by_run} ON {messages} (run_id, position)",
             "CREATE UNIQUE INDEX IF NOT EXISTS {messages_by_id} ON {messages} (message_id)",
         ]
     }
@@ -121,7 +122,7 @@ class MessageList(Projection):
         w.insert(
             "messages",
             "conversation_id, position, message_id, role, message_type, created_at, item, text,"
-            " step_id, calls, tool_call_id",
+            " step_id, calls, tool_call_id, run_id",
             (
                 str(e.originator_id),
                 e.originator_version,
@@ -135,6 +136,7 @@ class MessageList(Projection):
                 row.step_id,
                 None if row.calls is None else dumps(row.calls),
                 row.tool_call_id,
+                e.run_id,
             ),
         )
 
@@ -156,7 +158,7 @@ class MessageList(Projection):
         }
         w.execute(
             "INSERT INTO {messages} (conversation_id, position, message_id, role, message_type,"
-            " created_at, item, text) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            " created_at, item, text, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 str(e.originator_id),
                 e.originator_version,
@@ -166,6 +168,7 @@ class MessageList(Projection):
                 to_micros(e.timestamp),
                 dumps(item),
                 e.content,
+                e.run_id,
             ),
         )
 
@@ -313,6 +316,18 @@ def model_rows(store: ViewStore, window: Window, after: int | None = None) -> li
         return found
     ordered = window.order([(r.position, r.role, r) for r in found])
     return [r for _, _, r in ordered]
+
+
+def run_items(store: ViewStore, run_id: str, ascending: bool, limit: int | None) -> list[str]:
+    """The listed items a run added, in order (JSON text)."""
+    sql = "SELECT item FROM messages WHERE run_id = %s ORDER BY position " + (
+        "ASC" if ascending else "DESC"
+    )
+    params: list[Any] = [run_id]
+    if limit is not None:
+        sql += " LIMIT %s"
+        params.append(limit)
+    return [row[0] for row in store.query(sql, params)]
 
 
 def system_row(store: ViewStore, window: Window) -> list[ContextRow]:

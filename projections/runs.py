@@ -42,20 +42,37 @@ class RunRow:
         return cls(*values)
 
 
+@dataclass(frozen=True)
+class StepRow:
+    run_id: str
+    number: int
+    step_id: str
+    created_at: int
+    usage: dict[str, Any]
+    tool_call_ids: list[str]
+    duration_ns: int
+
+
 class RunIndex(Projection):
     name = "runs"
-    version = 2
+    version = 3  # 3: steps, deleted runs
     tables: ClassVar[dict[str, list[str]]] = {
         "runs": [
             "CREATE TABLE IF NOT EXISTS {runs} ("
             " id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, agent_id TEXT NOT NULL,"
             " conversation_id TEXT, stream_id TEXT NOT NULL, status TEXT NOT NULL,"
             " background INTEGER NOT NULL, created_at BIGINT NOT NULL, completed_at BIGINT,"
-            " stop_reason TEXT, state TEXT NOT NULL)",
+            " stop_reason TEXT, state TEXT NOT NULL, deleted INTEGER NOT NULL DEFAULT 0)",
             "CREATE INDEX IF NOT EXISTS {runs_by_stream} ON {runs} (stream_id, status, created_at)",
             "CREATE INDEX IF NOT EXISTS {runs_by_agent} ON {runs} (agent_id, status, created_at)",
             "CREATE INDEX IF NOT EXISTS {runs_by_org} ON {runs} (organization_id, created_at)",
-        ]
+        ],
+        "run_steps": [
+            "CREATE TABLE IF NOT EXISTS {run_steps} ("
+            " run_id TEXT NOT NULL, number INTEGER NOT NULL, step_id TEXT NOT NULL,"
+            " created_at BIGINT NOT NULL, usage TEXT NOT NULL, tool_call_ids TEXT NOT NULL,"
+            " duration_ns BIGINT NOT NULL, PRIMARY KEY (run_id, number))",
+        ],
     }
 
     def handlers(self) -> Mapping[type[Any], Handler]:
@@ -64,6 +81,8 @@ class RunIndex(Projection):
             Run.Completed: self._completed,
             Run.Failed: self._failed,
             Run.Cancelled: self._cancelled,
+            Run.StepFinished: self._step,
+            Run.Deleted: self._deleted,
         }
 
     def _started(self, e: Run.Created, w: Writer) -> None:
@@ -111,6 +130,27 @@ class RunIndex(Projection):
     def _failed(self, e: Run.Failed, w: Writer) -> None:
         self._finish(e, w, "failed", e.stop_reason, usage=e.usage, error=e.error)
 
+    def _step(self, e: Run.StepFinished, w: Writer) -> None:
+        w.insert(
+            "run_steps",
+            "run_id, number, step_id, created_at, usage, tool_call_ids, duration_ns",
+            (
+                ids.format_id(ids.RUN, e.originator_id),
+                e.number,
+                e.step_id,
+                to_micros(e.timestamp),
+                json.dumps(e.usage),
+                json.dumps(e.tool_call_ids),
+                e.duration_ns,
+            ),
+        )
+
+    def _deleted(self, e: Run.Deleted, w: Writer) -> None:
+        w.execute(
+            "UPDATE {runs} SET deleted = 1 WHERE id = %s",
+            (ids.format_id(ids.RUN, e.originator_id),),
+        )
+
     def _cancelled(self, e: Run.Cancelled, w: Writer) -> None:
         self._finish(e, w, "cancelled", "cancelled")
 
@@ -121,7 +161,7 @@ class RunQueries:
 
     def get(self, organization_id: str, run_id: str) -> RunRow | None:
         rows = self.store.query(
-            f"SELECT {COLUMNS} FROM runs WHERE id = %s AND organization_id = %s",
+            f"SELECT {COLUMNS} FROM runs WHERE id = %s AND organization_id = %s AND deleted = 0",
             (run_id, organization_id),
         )
         return RunRow.from_row(rows[0]) if rows else None
@@ -154,9 +194,17 @@ class RunQueries:
         after: RunRow | None,
         before: RunRow | None,
         limit: int,
+        agent_ids: list[str] | None = None,
+        stop_reason: str | None = None,
     ) -> list[RunRow]:
-        clauses = ["organization_id = %s"]
+        clauses = ["organization_id = %s", "deleted = 0"]
         params: list[Any] = [organization_id]
+        if agent_ids:
+            clauses.append(f"agent_id IN ({', '.join(['%s'] * len(agent_ids))})")
+            params += agent_ids
+        if stop_reason is not None:
+            clauses.append("stop_reason = %s")
+            params.append(stop_reason)
         for column, value in (("agent_id", agent_id), ("conversation_id", conversation_id)):
             if value is not None:
                 clauses.append(f"{column} = %s")
@@ -178,3 +226,14 @@ class RunQueries:
             limit=limit,
         )
         return [RunRow.from_row(row) for row in rows]
+
+    def steps(self, run_id: str) -> list[StepRow]:
+        rows = self.store.query(
+            "SELECT run_id, number, step_id, created_at, usage, tool_call_ids, duration_ns"
+            " FROM run_steps WHERE run_id = %s ORDER BY number",
+            (run_id,),
+        )
+        return [
+            StepRow(r[0], int(r[1]), r[2], int(r[3]), json.loads(r[4]), json.loads(r[5]), int(r[6]))
+            for r in rows
+        ]

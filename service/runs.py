@@ -14,7 +14,8 @@ from domain import ids
 from domain.conversation import Conversation
 from domain.errors import Conflict, Expired, InvalidArgument, NotFound, Unavailable
 from domain.run import Run
-from projections.runs import RunQueries, RunRow
+from projections.messages import run_items
+from projections.runs import RunQueries, RunRow, StepRow
 from projections.timefmt import to_micros
 from service.context import Actor, Context
 from service.conversations import ConversationService
@@ -109,7 +110,9 @@ class RunService:
         runs = self.active_runs(actor, path_id, check_exists=False)
         if not runs:
             raise InvalidArgument("No active runs found for this conversation.")
-        run = runs[0]
+        return self._check_resumable(runs[0])
+
+    def _check_resumable(self, run: RunRow) -> RunRow:
         if not run.background:
             raise InvalidArgument(
                 "Run was not created in background mode, so it cannot be retrieved."
@@ -172,6 +175,32 @@ class RunService:
             self.ctx.settle(self.ctx.app.save_retrying(command))
             reaped += 1
         return reaped
+
+    # -- one run's details -------------------------------------------------------------------
+
+    def steps(self, actor: Actor, run_id: str) -> list[StepRow]:
+        self.get(actor, run_id)
+        return self.queries.steps(run_id)
+
+    def messages(self, actor: Actor, run_id: str, *, ascending: bool) -> list[str]:
+        """The listed items the run added (its input, its steps' messages), in order."""
+        self.get(actor, run_id)
+        return run_items(self.ctx.store, run_id, ascending, None)
+
+    def delete(self, actor: Actor, run_id: str) -> None:
+        self.get(actor, run_id)
+
+        def command() -> list[Any]:
+            run = self.ctx.app.get(Run, ids.to_uuid(run_id))
+            assert run is not None
+            run.delete()
+            return [run]
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))
+
+    def resumable(self, actor: Actor, run_id: str) -> RunRow:
+        """A background run by its id, if its stream can still be resumed here."""
+        return self._check_resumable(self.get(actor, run_id))
 
     def list_runs(self, actor: Actor, **filters: Any) -> list[RunRow]:
         cursors = {}

@@ -10,6 +10,7 @@ on the new state. Returns ``None`` when the run is no longer active (it was canc
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -86,7 +87,12 @@ class StepStore:
             for item in items:
                 _append(conversation, item)
             changed = self._after_edits(turn, env, conversation)
-            run.finish_step(step.step_id, _usage(answer), [c.id for c in plan.run_now + plan.ask])
+            run.finish_step(
+                step.step_id,
+                _usage(answer),
+                [c.id for c in plan.run_now + plan.ask],
+                int((time.perf_counter() - step.started) * 1e9),
+            )
             if plan.stop is not None:
                 conversation.release_run(turn.run_id, "completed")
                 run.complete(plan.stop, turn.usage(plus=answer.usage), turn.timings())

@@ -7,6 +7,7 @@ dict minus the common fields (``Conversation.MessageAppended``'s ``extra``).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -74,10 +75,19 @@ class StepIds:
     text_id: str
     calls_id: str
     approval_id: str
+    started: float  # perf_counter() when the step began
 
     @classmethod
     def new(cls, run_id: str) -> StepIds:
-        return cls(run_id, ids.new(ids.STEP), *(ids.new(ids.MESSAGE) for _ in range(4)))
+        return cls(
+            run_id=run_id,
+            step_id=ids.new(ids.STEP),
+            reasoning_id=ids.new(ids.MESSAGE),
+            text_id=ids.new(ids.MESSAGE),
+            calls_id=ids.new(ids.MESSAGE),
+            approval_id=ids.new(ids.MESSAGE),
+            started=time.perf_counter(),
+        )
 
 
 def assistant(text: str, step: StepIds) -> Item:

@@ -74,6 +74,15 @@ def new_agent(client: Letta, **fields: Any) -> str:
     return agent.id
 
 
+def payloads(response: httpx.Response) -> list[dict[str, Any]]:
+    """The JSON data of a whole (already read) SSE response body, ``[DONE]`` left out."""
+    found = []
+    for line in response.text.splitlines():
+        if line.startswith("data: {"):
+            found.append(json.loads(line.removeprefix("data: ")))
+    return found
+
+
 def insert(text: str) -> tuple[str, str]:
     return ("memory_insert", json.dumps({"label": "human", "new_string": text}))
 
@@ -401,3 +410,57 @@ def test_models_lists_the_configured_handles(client: Letta) -> None:
     handles = [m.handle for m in client.models.list()]
     assert handles == ["convlog/builtin", "openai/gpt-fake", "openai/gpt-fake-mini"]
     assert client.models.embeddings.list() == []
+
+
+def test_a_runs_steps_messages_usage_metrics_and_deletion(
+    client: Letta, http: httpx.Client, fake: FakeOpenAI
+) -> None:
+    agent_id = new_agent(client)
+    conversation = client.conversations.create(agent_id=agent_id).id
+    fake.script = [Reply(tool_calls=[insert("runs")]), Reply(content="ok")]
+    chunks = list(
+        client.conversations.messages.create(
+            conversation, messages=[{"role": "user", "content": "go"}]
+        )
+    )
+    run_id = getattr(chunks[0], "run_id", None)
+    assert isinstance(run_id, str)
+    steps = list(client.runs.steps.list(run_id))
+    assert len(steps) == 2
+    step_ids = [getattr(c, "step_id", None) for c in chunks]
+    assert [s.id for s in steps] == list(dict.fromkeys(i for i in step_ids if i))
+    assert all((s.prompt_tokens or 0) > 0 for s in steps)
+    listed = list(client.runs.messages.list(run_id))
+    assert kinds(listed) == [
+        "user_message",
+        "tool_call_message",
+        "tool_return_message",
+        "assistant_message",
+    ]
+    usage = client.runs.usage.retrieve(run_id)
+    assert usage.total_tokens and getattr(usage, "step_count", None) == 2
+    metrics = http.get(f"/v1/runs/{run_id}/metrics").json()
+    assert (metrics["num_steps"], metrics["tools_used"]) == (2, ["memory_insert"])
+    found = list(client.runs.list(agent_ids=[agent_id], stop_reason="end_turn"))
+    assert [r.id for r in found] == [run_id]
+    assert http.get("/v1/runs/active", params={"agent_id": agent_id}).json() == []
+    assert http.delete(f"/v1/runs/{run_id}").json() is None
+    with pytest.raises(NotFoundError):
+        client.runs.retrieve(run_id)
+    assert http.delete(f"/v1/runs/{run_id}").status_code == 404
+
+
+def test_a_background_run_streams_by_its_id(client: Letta, http: httpx.Client) -> None:
+    agent_id = new_agent(client)
+    conversation = client.conversations.create(agent_id=agent_id).id
+    first = http.post(
+        f"/v1/conversations/{conversation}/messages",
+        json={"input": "hello", "background": True},
+    )
+    run_id = next(p["run_id"] for p in payloads(first) if p.get("run_id"))
+    replay = list(client.runs.messages.stream(run_id, starting_after=0))
+    assert kinds(replay)[-2:] == ["stop_reason", "usage_statistics"]
+    assert http.post(f"/v1/runs/run-{uuid.uuid4()}/stream", json={}).status_code == 404
+    plain = http.post(f"/v1/conversations/{conversation}/messages", json={"input": "again"})
+    plain_run = next(p["run_id"] for p in payloads(plain) if p.get("run_id"))
+    assert http.post(f"/v1/runs/{plain_run}/stream", json={}).status_code == 400

@@ -97,6 +97,16 @@ def _tools(services: Services, agent_id: str) -> None:
         actor, agent_id, ToolChange(detach=tools.BY_NAME["memory_rethink"].id)
     )
     services.agents.reset_messages(actor, agent_id)
+    finished = services.runs.list_runs(
+        actor,
+        agent_id=agent_id,
+        conversation_id=None,
+        statuses=["completed"],
+        background=None,
+        ascending=True,
+        limit=1,
+    )
+    services.runs.delete(actor, finished[0].id)
 
 
 def populate(services: Services) -> None:

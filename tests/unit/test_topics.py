@@ -43,6 +43,7 @@ PINNED = {
     "convlog.Run.Failed": Run.Failed,
     "convlog.Run.Cancelled": Run.Cancelled,
     "convlog.Run.StepFinished": Run.StepFinished,
+    "convlog.Run.Deleted": Run.Deleted,
 }
 
 

@@ -1,0 +1,255 @@
+"""``/v1/runs…``: runs, their steps, messages, usage and metrics, resuming a background run's
+stream by its id, and deleting finished runs (their events stay in the log).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from api import render, schemas
+from api.endpoint import Call, Endpoint
+from domain import ids
+from domain.errors import InvalidArgument
+from projections.runs import RunRow, StepRow
+from service.context import DEFAULT_ACTOR
+
+RUN: dict[str, tuple[str, ...]] = {"run_id": (ids.RUN,)}
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+T = TypeVar("T")
+
+
+def page(items: Sequence[T], key: Callable[[T], str], q: schemas.RunPageQuery) -> list[T]:
+    """One page of a run's items (in run order), cursors following the requested order."""
+    ordered = list(items) if q.order == "asc" else list(reversed(items))
+    keys = [key(item) for item in ordered]
+    start, end = 0, len(ordered)
+    for name, cursor in (("after", q.after), ("before", q.before)):
+        if cursor is None:
+            continue
+        if cursor not in keys:
+            raise InvalidArgument(f"Cursor {name}={cursor} is not part of this run")
+        if name == "after":
+            start = keys.index(cursor) + 1
+        else:
+            end = keys.index(cursor)
+    chosen = ordered[start:end]
+    if q.limit is None:
+        return chosen
+    return chosen[-q.limit :] if q.before is not None and q.after is None else chosen[: q.limit]
+
+
+async def retrieve_run(call: Call) -> Response:
+    row = await run_in_threadpool(call.services.runs.get, DEFAULT_ACTOR, call.path["run_id"])
+    return JSONResponse(render.run(row))
+
+
+async def list_runs(call: Call) -> Response:
+    q: schemas.ListRunsQuery = call.query
+    statuses = list(q.statuses) if q.statuses else None
+    if q.active:
+        statuses = ["created", "running"]
+    ascending = q.order == "asc" if q.ascending is None else q.ascending
+    rows = await run_in_threadpool(
+        lambda: call.services.runs.list_runs(
+            DEFAULT_ACTOR,
+            agent_id=q.agent_id,
+            agent_ids=q.agent_ids,
+            conversation_id=q.conversation_id,
+            statuses=statuses,
+            stop_reason=q.stop_reason,
+            background=q.background,
+            ascending=ascending,
+            after=q.after,
+            before=q.before,
+            limit=q.limit,
+        )
+    )
+    return JSONResponse([render.run(row) for row in rows])
+
+
+async def active_runs(call: Call) -> Response:
+    q: schemas.ActiveRunsQuery = call.query
+    rows = await run_in_threadpool(
+        lambda: call.services.runs.list_runs(
+            DEFAULT_ACTOR,
+            agent_id=q.agent_id,
+            conversation_id=None,
+            statuses=["created", "running"],
+            background=q.background,
+            ascending=False,
+            after=None,
+            before=None,
+            limit=1000,
+        )
+    )
+    return JSONResponse([render.run(row) for row in rows])
+
+
+async def run_messages(call: Call) -> Response:
+    q: schemas.RunPageQuery = call.query
+    items = await run_in_threadpool(
+        lambda: call.services.runs.messages(DEFAULT_ACTOR, call.path["run_id"], ascending=True)
+    )
+    chosen = page(items, lambda item: str(json.loads(item)["id"]), q)
+    return Response("[" + ",".join(chosen) + "]", media_type="application/json")
+
+
+async def run_steps(call: Call) -> Response:
+    q: schemas.RunPageQuery = call.query
+    run_id = call.path["run_id"]
+    run, steps = await run_in_threadpool(_run_and_steps, call, run_id)
+    chosen = page(steps, lambda step: step.step_id, q)
+    return JSONResponse([render.step(run, step) for step in chosen])
+
+
+def _run_and_steps(call: Call, run_id: str) -> tuple[RunRow, list[StepRow]]:
+    runs = call.services.runs
+    return runs.get(DEFAULT_ACTOR, run_id), runs.steps(DEFAULT_ACTOR, run_id)
+
+
+async def run_usage(call: Call) -> Response:
+    run, steps = await run_in_threadpool(_run_and_steps, call, call.path["run_id"])
+    return JSONResponse(render.usage(run, steps))
+
+
+async def run_metrics(call: Call) -> Response:
+    run_id = call.path["run_id"]
+    run, steps = await run_in_threadpool(_run_and_steps, call, run_id)
+    items = await run_in_threadpool(
+        lambda: call.services.runs.messages(DEFAULT_ACTOR, run_id, ascending=True)
+    )
+    tools = sorted(
+        {
+            item["name"]
+            for item in map(json.loads, items)
+            if item["message_type"] == "tool_return_message" and item.get("name")
+        }
+    )
+    return JSONResponse(render.metrics(run, steps, tools))
+
+
+async def delete_run(call: Call) -> Response:
+    await run_in_threadpool(call.services.runs.delete, DEFAULT_ACTOR, call.path["run_id"])
+    return JSONResponse(None)
+
+
+async def stream_run(call: Call) -> Response:
+    body: schemas.ResumeStream = call.body
+    runs = call.services.runs
+    run = await run_in_threadpool(runs.resumable, DEFAULT_ACTOR, call.path["run_id"])
+    asked = bool((await call.request.body()).strip()) and body.include_pings
+    pings = call.services.turns.settings.ping_seconds if asked else None
+    stream = runs.resume(
+        run,
+        starting_after=body.starting_after,
+        poll_interval=body.poll_interval or 0.1,
+        batch_size=body.batch_size or 100,
+        ping_seconds=pings,
+    )
+    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+def _endpoint(method: str, path: str, op: str, summary: str, **kw: Any) -> Endpoint:
+    return Endpoint(method, path, op, summary, tag="runs", **kw)
+
+
+ENDPOINTS = [
+    # Before /v1/runs/{run_id}, which would take "active" for an id.
+    _endpoint(
+        "GET",
+        "/v1/runs/active",
+        "list_active_runs",
+        "List the runs still running",
+        handler=active_runs,
+        response=list[schemas.RunOut],
+        query=schemas.ActiveRunsQuery,
+    ),
+    _endpoint(
+        "GET",
+        "/v1/runs/",
+        "list_runs",
+        "List runs",
+        handler=list_runs,
+        response=list[schemas.RunOut],
+        query=schemas.ListRunsQuery,
+        errors=(400,),
+    ),
+    _endpoint(
+        "GET",
+        "/v1/runs/{run_id}",
+        "retrieve_run",
+        "Retrieve a run",
+        handler=retrieve_run,
+        response=schemas.RunOut,
+        path_ids=RUN,
+        errors=(404,),
+    ),
+    _endpoint(
+        "DELETE",
+        "/v1/runs/{run_id}",
+        "delete_run",
+        "Hide a finished run (409 while it runs); its events stay in the log",
+        handler=delete_run,
+        response=None,
+        path_ids=RUN,
+        errors=(404, 409),
+    ),
+    _endpoint(
+        "GET",
+        "/v1/runs/{run_id}/messages",
+        "list_messages_for_run",
+        "The messages a run added, in order",
+        handler=run_messages,
+        response=list[schemas.MessageOut],
+        query=schemas.RunPageQuery,
+        path_ids=RUN,
+        errors=(400, 404),
+    ),
+    _endpoint(
+        "GET",
+        "/v1/runs/{run_id}/steps",
+        "list_steps_for_run",
+        "A run's steps: one per model call, with its tokens and duration",
+        handler=run_steps,
+        response=list[dict[str, Any]],
+        query=schemas.RunPageQuery,
+        path_ids=RUN,
+        errors=(400, 404),
+    ),
+    _endpoint(
+        "GET",
+        "/v1/runs/{run_id}/usage",
+        "retrieve_usage_for_run",
+        "A run's token usage, summed over its steps",
+        handler=run_usage,
+        response=dict[str, Any],
+        path_ids=RUN,
+        errors=(404,),
+    ),
+    _endpoint(
+        "GET",
+        "/v1/runs/{run_id}/metrics",
+        "retrieve_metrics_for_run",
+        "A run's timing, step count and tools used",
+        handler=run_metrics,
+        response=dict[str, Any],
+        path_ids=RUN,
+        errors=(404,),
+    ),
+    _endpoint(
+        "POST",
+        "/v1/runs/{run_id}/stream",
+        "retrieve_stream_for_run",
+        "Resume a background run's stream by its id, after a seq_id",
+        handler=stream_run,
+        response=None,
+        body=schemas.ResumeStream,
+        path_ids=RUN,
+        errors=(400, 404, 410, 503),
+    ),
+]
