@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CORE_MEMORY = "{CORE_MEMORY}"
+DEFAULT_CONVERSATION = "default"  # what the metadata names an agent's own context
 
 DEFAULT_BLOCK_LIMIT = 100_000
 
@@ -65,14 +67,26 @@ def render_memory(blocks: Sequence[Mapping[str, Any]]) -> str:
     )
 
 
-def render_metadata(now: datetime, previous_message_count: int) -> str:
+def local_time(moment: datetime, timezone: str | None) -> datetime:
+    """``moment`` in the agent's timezone (UTC when it names none or an unknown one)."""
+    try:
+        return moment.astimezone(ZoneInfo(timezone)) if timezone else moment
+    except (ZoneInfoNotFoundError, ValueError):
+        return moment
+
+
+def render_metadata(
+    now: datetime, previous_message_count: int, agent_id: str, conversation_id: str
+) -> str:
+    """Letta 0.16.7's metadata block: which agent and conversation, when, how much history."""
     recompiled = now.strftime("%Y-%m-%d %I:%M:%S %p %Z%z")
     return (
         "<memory_metadata>\n"
-        f"- The current system date is: {now.strftime('%B %d, %Y')}\n"
+        f"- AGENT_ID: {agent_id}\n"
+        f"- CONVERSATION_ID: {conversation_id}\n"
         f"- System prompt last recompiled: {recompiled}\n"
         f"- {previous_message_count} previous messages between you and the user are stored "
-        "in recall memory (use tools to access them)\n"
+        "in recall memory\n"
         "</memory_metadata>"
     )
 
@@ -82,9 +96,18 @@ def compile_system_message(
     blocks: Sequence[Mapping[str, Any]],
     now: datetime,
     previous_message_count: int,
+    *,
+    agent_id: str,
+    conversation_id: str = DEFAULT_CONVERSATION,
+    timezone: str | None = None,
 ) -> str:
-    """The agent's prompt with ``{CORE_MEMORY}`` replaced by the rendered blocks and metadata."""
-    memory = render_memory(blocks) + "\n\n" + render_metadata(now, previous_message_count)
+    """The agent's prompt with ``{CORE_MEMORY}`` replaced by the rendered blocks and metadata.
+    ``conversation_id`` is ``default`` for the agent's own context.
+    """
+    metadata = render_metadata(
+        local_time(now, timezone), previous_message_count, agent_id, conversation_id
+    )
+    memory = render_memory(blocks) + "\n\n" + metadata
     if CORE_MEMORY not in system_prompt:
         system_prompt = system_prompt + "\n\n" + CORE_MEMORY
     return system_prompt.replace(CORE_MEMORY, memory)

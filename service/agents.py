@@ -14,12 +14,13 @@ from domain.errors import InvalidArgument, NotFound
 from domain.handles import validate_handle
 from domain.memory import (
     DEFAULT_BLOCK_LIMIT,
+    DEFAULT_CONVERSATION,
     DEFAULT_DESCRIPTIONS,
     DEFAULT_SYSTEM_PROMPT,
-    compile_system_message,
 )
 from projections.agents import AgentRow
 from service.context import Actor, Context
+from service.prompts import system_message
 
 AGENT_NOT_FOUND = "Agent not found"
 
@@ -120,7 +121,7 @@ class AgentService:
             message_id=ids.new(ids.MESSAGE),
             role="system",
             message_type="system_message",
-            content=compile_system_message(agent.system, blocks, datetime.now(UTC), 0),
+            content=system_message(agent, DEFAULT_CONVERSATION, blocks, 0),
         )
         self.ctx.settle(self.ctx.app.save_new(agent, own))
         return self.get(actor, agent_id)
@@ -197,7 +198,7 @@ class AgentService:
             count = self.ctx.conversations.message_count_of_agent(actor.organization_id, agent_id)
             own.reset_context()
             own.recompile_system_message(
-                compile_system_message(agent.system, agent.blocks, datetime.now(UTC), count)
+                system_message(agent, DEFAULT_CONVERSATION, agent.blocks, count)
             )
             return [own]
 
@@ -231,7 +232,7 @@ class AgentService:
                 return [agent]
             count = self.ctx.conversations.message_count_of_agent(actor.organization_id, agent_id)
             own.recompile_system_message(
-                compile_system_message(agent.system, agent.blocks, datetime.now(UTC), count)
+                system_message(agent, DEFAULT_CONVERSATION, agent.blocks, count)
             )
             return [agent, own]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -10,11 +9,11 @@ from domain import ids
 from domain.conversation import Conversation
 from domain.errors import Conflict, InvalidArgument, NotFound
 from domain.handles import validate_handle
-from domain.memory import compile_system_message
 from projections.conversations import ConversationRow
 from service.agents import AgentService
 from service.context import Actor, Context
 from service.event_log import EventRecord
+from service.prompts import label_of, system_message
 
 
 def not_found(conversation_id: str) -> NotFound:
@@ -73,7 +72,7 @@ class ConversationService:
                 message_id=ids.new(ids.MESSAGE),
                 role="system",
                 message_type="system_message",
-                content=compile_system_message(agent.system, blocks, datetime.now(UTC), previous),
+                content=system_message(agent, label_of(conversation), blocks, previous),
             )
             agent.open_conversation(ids.format_id(ids.CONVERSATION, conversation.id))
             created[:] = [conversation]
@@ -141,7 +140,7 @@ class ConversationService:
             count = self.ctx.conversations.message_count_of_agent(
                 actor.organization_id, conversation.agent_id
             )
-            content = compile_system_message(agent.system, blocks, datetime.now(UTC), count)
+            content = system_message(agent, label_of(conversation), blocks, count)
             if dry_run:
                 return [], content
             conversation.recompile_system_message(content)

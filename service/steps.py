@@ -20,7 +20,6 @@ from eventsourcing.domain import Aggregate
 from domain import ids
 from domain.agent import Agent
 from domain.conversation import Conversation
-from domain.memory import compile_system_message
 from projections.messages import context_row
 from projections.search import SearchQueries
 from service import wire
@@ -28,6 +27,7 @@ from service.claims import Claims
 from service.context import Context
 from service.context_window import to_chat
 from service.model import Answer, ChatMessage, ToolCall
+from service.prompts import label_of, system_message
 from service.tools.box import ToolResult, package
 from service.tools.env import ToolEnv
 from service.turn_state import Turn
@@ -211,7 +211,7 @@ class StepStore:
         agent = env.agent
         count = self.ctx.conversations.message_count_of_agent(agent.organization_id, turn.agent_id)
         conversation.recompile_system_message(
-            compile_system_message(agent.system, env.visible_blocks(), datetime.now(UTC), count)
+            system_message(agent, label_of(conversation), env.visible_blocks(), count)
         )
         edited_agent = any(conversation.isolated_block(b) is None for b in env.changed_blocks)
         return [agent] if edited_agent else []

@@ -20,6 +20,7 @@ from domain.memory import (
 )
 
 NOW = datetime(2025, 3, 4, 15, 6, 7, tzinfo=UTC)
+AGENT = "agent-00000000-0000-4000-8000-000000000001"
 
 
 def block(label: str, value: str, **extra: object) -> dict[str, object]:
@@ -30,14 +31,16 @@ def block(label: str, value: str, **extra: object) -> dict[str, object]:
 
 
 def test_core_memory_placeholder_is_replaced_in_place() -> None:
-    text = compile_system_message(f"Before\n{CORE_MEMORY}\nAfter", [block("human", "Ann")], NOW, 3)
+    text = compile_system_message(
+        f"Before\n{CORE_MEMORY}\nAfter", [block("human", "Ann")], NOW, 3, agent_id=AGENT
+    )
     assert text.startswith("Before\n<memory_blocks>\n")
     assert text.endswith("</memory_metadata>\nAfter")
     assert CORE_MEMORY not in text
 
 
 def test_prompt_without_placeholder_gets_memory_appended() -> None:
-    text = compile_system_message("Be brief.", [block("human", "Ann")], NOW, 0)
+    text = compile_system_message("Be brief.", [block("human", "Ann")], NOW, 0, agent_id=AGENT)
     assert text.startswith("Be brief.\n\n<memory_blocks>")
     assert text.endswith("</memory_metadata>")
 
@@ -48,6 +51,7 @@ def test_blocks_are_rendered_in_order_with_their_metadata() -> None:
         [block("human", "Ann"), block("persona", "Kind", read_only=True, limit=50)],
         NOW,
         0,
+        agent_id=AGENT,
     )
     assert text.index("<human>") < text.index("<persona>")
     human = text[text.index("<human>") : text.index("</human>")]
@@ -65,23 +69,38 @@ def test_own_description_wins_over_the_default() -> None:
     assert DEFAULT_DESCRIPTIONS["human"] not in rendered
 
 
-def test_metadata_has_date_recompile_time_and_message_count() -> None:
-    text = compile_system_message("p", [], NOW, 42)
-    assert "- The current system date is: March 04, 2025" in text
-    assert "- System prompt last recompiled: 2025-03-04 03:06:07 PM UTC+0000" in text
-    assert "- 42 previous messages between you and the user are stored in recall memory" in text
+def test_metadata_names_agent_conversation_recompile_time_and_message_count() -> None:
+    text = compile_system_message("p", [], NOW, 42, agent_id=AGENT, conversation_id="conv-1")
+    metadata = text[text.index("<memory_metadata>") :]
+    assert metadata == (
+        "<memory_metadata>\n"
+        f"- AGENT_ID: {AGENT}\n"
+        "- CONVERSATION_ID: conv-1\n"
+        "- System prompt last recompiled: 2025-03-04 03:06:07 PM UTC+0000\n"
+        "- 42 previous messages between you and the user are stored in recall memory\n"
+        "</memory_metadata>"
+    )
+    own = compile_system_message("p", [], NOW, 0, agent_id=AGENT)
+    assert "- CONVERSATION_ID: default\n" in own
+
+
+def test_metadata_is_in_the_agents_timezone() -> None:
+    text = compile_system_message("p", [], NOW, 0, agent_id=AGENT, timezone="Europe/Oslo")
+    assert "- System prompt last recompiled: 2025-03-04 04:06:07 PM CET+0100" in text
+    unknown = compile_system_message("p", [], NOW, 0, agent_id=AGENT, timezone="Nowhere/City")
+    assert "03:06:07 PM UTC+0000" in unknown
 
 
 def test_metadata_keeps_the_clock_offset() -> None:
     tz = timezone(timedelta(hours=2))
-    text = compile_system_message("p", [], NOW.astimezone(tz), 0)
+    text = compile_system_message("p", [], NOW.astimezone(tz), 0, agent_id=AGENT)
     assert "2025-03-04 05:06:07 PM UTC+02:00+0200" in text
 
 
 def test_compile_is_deterministic() -> None:
     blocks = [block("human", "Ann")]
-    assert compile_system_message("p", blocks, NOW, 1) == compile_system_message(
-        "p", blocks, NOW, 1
+    assert compile_system_message("p", blocks, NOW, 1, agent_id=AGENT) == compile_system_message(
+        "p", blocks, NOW, 1, agent_id=AGENT
     )
 
 

@@ -47,3 +47,12 @@ def test_recompiling_a_deleted_conversation_is_not_found(services: Services) -> 
     with pytest.raises(NotFound):
         services.conversations.recompile(ACTOR, conversation, dry_run=False)
     assert head(services) == position
+
+
+def test_system_messages_name_their_agent_and_conversation(services: Services) -> None:
+    agent = new_agent(services)
+    conversation = new_conversation(services, agent.id).conversation_id
+    system = listing(services, conversation)[0]["content"]
+    assert f"- AGENT_ID: {agent.id}\n- CONVERSATION_ID: {conversation}\n" in system
+    own = listing(services, agent.id)[0]["content"]
+    assert f"- AGENT_ID: {agent.id}\n- CONVERSATION_ID: default\n" in own
