@@ -8,7 +8,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 Order = Literal["asc", "desc"]
 # Larger pages are refused rather than overflowing the database's LIMIT.
@@ -426,6 +433,15 @@ class SendMessage(Wire):
     enable_thinking: str = "true"
     override_model: str | None = None
     include_compaction_messages: bool = False
+    override_system: str | None = Field(
+        None,
+        validation_alias=AliasChoices("override_system", "system"),
+        description="A system prompt for this request only, sent to the model as given "
+        "(no memory blocks are added); nothing is stored.",
+    )
+    client_skills: list[dict[str, Any]] | None = Field(
+        None, description="Not supported yet: a non-empty list is refused (400)."
+    )
     streaming: bool = True
     stream_tokens: bool = False
     include_pings: bool = True

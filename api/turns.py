@@ -12,6 +12,7 @@ from api import schemas
 from api.conversations import CONVERSATION_OR_AGENT
 from api.endpoint import Call, Endpoint
 from api.errors import RequestInvalid, detail, validation_errors
+from domain.errors import InvalidArgument
 from domain.stops import MODEL_FAILURES
 from projections.messages import plain_text
 from service.context import DEFAULT_ACTOR
@@ -92,7 +93,15 @@ def _parse(model: type[M], raw: dict[str, Any], where: str) -> M:
         raise RequestInvalid(validation_errors(exc, where)) from None
 
 
+NO_CLIENT_SKILLS = (
+    "client_skills is not supported by this server yet: send the request without it (an empty "
+    "list is accepted)."
+)
+
+
 def turn_request(body: schemas.SendMessage, streaming: bool) -> TurnRequest:
+    if body.client_skills:
+        raise InvalidArgument(NO_CLIENT_SKILLS)
     messages, approvals = _inputs(body)
     return TurnRequest(
         messages=messages,
@@ -107,6 +116,7 @@ def turn_request(body: schemas.SendMessage, streaming: bool) -> TurnRequest:
         include_pings=body.include_pings,
         streaming=streaming,
         include_compaction_messages=body.include_compaction_messages,
+        override_system=body.override_system,
         client_tools=tuple(
             ClientTool(
                 t.name, t.description or "", t.parameters or {"type": "object", "properties": {}}

@@ -126,7 +126,7 @@ class StepLoop:
         for attempt in range(1 + CONTEXT_RETRIES):
             request = ModelRequest(
                 turn.handle,
-                history + inputs,
+                _with_system(history + inputs, turn.request.override_system),
                 dict(turn.model_settings),
                 tools=turn.tools.specs(),
                 parallel_tool_calls=False if turn.tools.has_rules else None,
@@ -315,6 +315,14 @@ def plan_step(tools: ToolBox, step: wire.StepIds, answer: Answer, last: bool) ->
         stop = stops.MAX_STEPS if last else None
     planned = Answer(text, answer.reasoning, run_now + ask, answer.usage)
     return StepPlan(step, planned, run_now, ask, stop)
+
+
+def _with_system(messages: list[ChatMessage], override: str | None) -> list[ChatMessage]:
+    """The context with a request's own system prompt in place of the stored one."""
+    if override is None:
+        return messages
+    rest = messages[1:] if messages and messages[0].role == "system" else messages
+    return [ChatMessage("system", override), *rest]
 
 
 def _model_text(message: ChatMessage) -> str:

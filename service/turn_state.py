@@ -30,6 +30,7 @@ class TurnRequest:
     # {type: tool, tool_call_id, tool_return, status, stdout?, stderr?}]
     approvals: list[dict[str, Any]] | None = None
     client_tools: tuple[ClientTool, ...] = ()
+    override_system: str | None = None  # the model's system prompt for this request only
 
 
 @dataclass

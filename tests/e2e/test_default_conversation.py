@@ -121,3 +121,17 @@ def test_an_unconfigured_provider_is_never_answered_by_another_model(http: httpx
     assert "set OPENAI_API_KEY" in sent.json()["detail"]
     listed = http.get(f"/v1/conversations/{agent}/messages").json()
     assert [m["message_type"] for m in listed] == ["system_message"]  # nothing was written
+
+
+def test_client_skills_are_refused_until_supported(http: httpx.Client) -> None:
+    agent_id = create_agent(http)
+    refused = http.post(
+        f"/v1/conversations/{agent_id}/messages",
+        json={"input": "hi", "client_skills": [{"name": "s", "description": "d"}]},
+    )
+    assert refused.status_code == 400 and "client_skills" in refused.json()["detail"]
+    accepted = http.post(
+        f"/v1/conversations/{agent_id}/messages",
+        json={"input": "hi", "client_skills": [], "streaming": False, "system": "Be brief."},
+    )
+    assert accepted.status_code == 200

@@ -15,6 +15,7 @@ from runtime.bootstrap import Services, build
 from runtime.settings import Settings
 from service.agents import AgentSpec, BlockSpec, ToolChange
 from service.context import DEFAULT_ACTOR
+from service.model import ChatMessage
 from service.tools.box import ClientTool
 from service.turns import TurnRequest, TurnResult
 from tests.scripted_model import Say, ScriptedModel
@@ -437,3 +438,15 @@ def test_the_listing_filters_by_message_type(scripted: Services, model: Scripted
         ACTOR, conv, before=None, after=None, limit=None, ascending=True, types=wanted
     )
     assert [json.loads(item)["message_type"] for item in items] == wanted
+
+
+def test_override_system_reaches_the_model_for_that_request_only(
+    scripted: Services, model: ScriptedModel
+) -> None:
+    conv = scripted.conversations.create(ACTOR, agent(scripted)).conversation_id
+    stored = listing(scripted, conv)[0]["content"]
+    send(scripted, conv, "hi", override_system="You are a pirate.")
+    assert model.requests[-1].messages[0] == ChatMessage("system", "You are a pirate.")
+    send(scripted, conv, "again")
+    assert model.requests[-1].messages[0].content == stored
+    assert listing(scripted, conv)[0]["content"] == stored
