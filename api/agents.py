@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
@@ -61,6 +63,29 @@ async def create(call: Call) -> Response:
         },
     )
     row = await run_in_threadpool(call.services.agents.create, DEFAULT_ACTOR, spec)
+    return JSONResponse(render.agent(row))
+
+
+async def update(call: Call) -> Response:
+    body: schemas.UpdateAgent = call.body
+    given = body.model_dump(exclude_none=True, exclude={"message_buffer_autoclear", "project_id"})
+    changes: dict[str, Any] = {
+        key: given.pop(key)
+        for key in ("name", "system", "model", "embedding", "tool_ids")
+        if key in given
+    }
+    if body.tool_rules is not None:
+        changes["tool_rules"] = [
+            {"type": r.type, "tool_name": r.tool_name} for r in body.tool_rules
+        ]
+        given.pop("tool_rules")
+    if body.compaction_settings is not None:  # only the fields sent, merged by the service
+        given["compaction_settings"] = body.compaction_settings.model_dump(exclude_unset=True)
+    if given:
+        changes["settings"] = given
+    row = await run_in_threadpool(
+        call.services.agents.update, DEFAULT_ACTOR, call.path["agent_id"], changes
+    )
     return JSONResponse(render.agent(row))
 
 
@@ -183,6 +208,19 @@ ENDPOINTS = [
         path_ids=AGENT,
         tag="agents",
         errors=(404,),
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}",
+        "modify_agent",
+        "Change an agent's name, prompt, model, tags, tools, settings …",
+        update,
+        schemas.AgentStateOut,
+        body=schemas.UpdateAgent,
+        body_required=True,
+        path_ids=AGENT,
+        tag="agents",
+        errors=(400, 404),
     ),
     Endpoint(
         "DELETE",

@@ -169,6 +169,61 @@ class CreateAgent(Wire):
     compaction_settings: CompactionSettings | None = None
 
 
+# UpdateAgent fields whose effect convlog does not implement: refused when given a value.
+UNSUPPORTED_AGENT_FIELDS = (
+    "source_ids",
+    "folder_ids",
+    "block_ids",
+    "message_ids",
+    "tool_exec_environment_variables",
+    "secrets",
+    "identity_ids",
+    "llm_config",
+    "embedding_config",
+    "reasoning",
+    "parallel_tool_calls",
+    "response_format",
+    "max_tokens",
+    "enable_sleeptime",
+    "max_files_open",
+    "per_file_view_window_char_limit",
+    "hidden",
+)
+
+
+class UpdateAgent(Wire):
+    """``PATCH /v1/agents/{id}``: fields left out (or null) keep their value."""
+
+    name: str | None = Field(None, min_length=1)
+    system: str | None = None
+    description: str | None = None
+    tags: list[str] | None = None
+    metadata: dict[str, Any] | None = None
+    model: str | None = None
+    embedding: str | None = None
+    model_settings: dict[str, Any] | None = None
+    compaction_settings: CompactionSettings | None = None
+    context_window_limit: int | None = Field(None, ge=1, le=2**31 - 1)
+    timezone: str | None = None
+    tool_ids: list[str] | None = None
+    tool_rules: list[ToolRuleIn] | None = None
+    message_buffer_autoclear: bool | None = Field(
+        None, description="Only false: convlog always keeps the context between turns."
+    )
+    project_id: str | None = Field(None, description="Accepted and ignored, as by Letta's server.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = sorted(k for k in UNSUPPORTED_AGENT_FIELDS if data.get(k) not in (None, [], {}))
+            if data.get("message_buffer_autoclear"):
+                given.append("message_buffer_autoclear")
+            if given:
+                raise ValueError(f"convlog does not support changing {', '.join(given)}")
+        return data
+
+
 class UpdateBlock(Wire):
     value: str | None = None
     limit: int | None = Field(None, ge=1, le=2**31 - 1)

@@ -11,6 +11,7 @@ from domain.errors import InvalidArgument, NotFound
 from domain.tools import ToolCause
 
 BLOCK_FIELDS = ("value", "limit", "description", "read_only", "metadata")
+UPDATABLE = ("name", "system", "model", "embedding", "tool_ids", "tool_rules", "settings")
 
 
 def _default_tools(state: dict[str, Any]) -> None:
@@ -200,6 +201,35 @@ class Agent(Aggregate):
 
     def tool_names(self) -> list[str]:
         return [tools.BY_ID[t].name for t in self.tool_ids if t in tools.BY_ID]
+
+    # -- editing ---------------------------------------------------------------------------
+
+    class Updated(Aggregate.Event):
+        """Fields a client changed (PATCH): top-level ones, and ``settings`` merged key by key."""
+
+        TOPIC = "convlog.Agent.Updated"
+        changes: dict[str, Any]
+        updated_by_id: str
+
+    def update(self, changes: dict[str, Any], updated_by_id: str) -> None:
+        self._check_alive()
+        unknown = set(changes) - set(UPDATABLE)
+        if unknown:
+            raise InvalidArgument(f"Unknown agent fields: {sorted(unknown)}")
+        for tool_id in changes.get("tool_ids") or []:
+            tools.by_id(tool_id)
+        if "tool_rules" in changes:
+            changes = {**changes, "tool_rules": tools.check_rules(changes["tool_rules"])}
+        self._update(changes=changes, updated_by_id=updated_by_id)
+
+    @event(Updated)
+    def _update(self, changes: dict[str, Any], updated_by_id: str) -> None:
+        for key, value in changes.items():
+            if key == "settings":
+                self.settings = {**self.settings, **value}
+            else:
+                setattr(self, key, value)
+        self.last_updated_by_id = updated_by_id
 
     # -- lifecycle -------------------------------------------------------------------------
 

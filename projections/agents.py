@@ -65,6 +65,7 @@ class AgentIndex(Projection):
             Agent.ToolAttached: self._tool_attached,
             Agent.ToolDetached: self._tool_detached,
             Agent.ToolRulesChanged: self._tool_rules_changed,
+            Agent.Updated: self._updated,
             Agent.Deleted: self._deleted,
         }
 
@@ -118,6 +119,22 @@ class AgentIndex(Projection):
             state["tool_ids"] = [t for t in state["tool_ids"] if t != e.tool_id]
 
         self._change(e, w, change)
+
+    def _updated(self, e: Agent.Updated, w: Writer) -> None:
+        def change(state: dict[str, Any]) -> None:
+            for key, value in e.changes.items():
+                if key == "settings":
+                    state["settings"] = {**state["settings"], **value}
+                else:
+                    state[key] = value
+            state["last_updated_by_id"] = e.updated_by_id
+
+        self._change(e, w, change)
+        if "name" in e.changes:
+            w.execute(
+                "UPDATE {agents} SET name = %s WHERE id = %s",
+                (e.changes["name"], ids.format_id(ids.AGENT, e.originator_id)),
+            )
 
     def _tool_rules_changed(self, e: Agent.ToolRulesChanged, w: Writer) -> None:
         self._change(e, w, lambda state: state.update(tool_rules=e.tool_rules))

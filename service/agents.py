@@ -185,6 +185,36 @@ class AgentService:
         self.ctx.settle(self.ctx.app.save_retrying(command))
         return self.get(actor, agent_id)
 
+    def update(self, actor: Actor, agent_id: str, changes: dict[str, Any]) -> AgentRow:
+        """Apply the fields given; a new system prompt also recompiles the agent's own
+        context (existing conversations keep their system message until recompiled).
+        """
+        validate_handle(changes.get("model"))
+        validate_handle(changes.get("embedding"))
+
+        def command() -> list[Any]:
+            agent = self.load(actor, agent_id)
+            update = dict(changes)
+            settings = changes.get("settings") or {}
+            if "compaction_settings" in settings:  # the fields sent over the agent's own
+                current = agent.settings.get("compaction_settings") or {}
+                merged = {**current, **settings["compaction_settings"]}
+                update["settings"] = {**settings, "compaction_settings": merged}
+            agent.update(update, actor.user_id)
+            if "system" not in changes:
+                return [agent]
+            own = self.ctx.app.get(Conversation, ids.default_conversation_id(agent.id))
+            if own is None or own.deleted:
+                return [agent]
+            count = self.ctx.conversations.message_count_of_agent(actor.organization_id, agent_id)
+            own.recompile_system_message(
+                system_message(agent, DEFAULT_CONVERSATION, agent.blocks, count)
+            )
+            return [agent, own]
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))
+        return self.get(actor, agent_id)
+
     def reset_messages(self, actor: Actor, agent_id: str) -> AgentRow:
         """The agent's own context starts over from a recompiled system message. Nothing is
         deleted: the messages stay listed and in the log (as in Letta).

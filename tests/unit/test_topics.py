@@ -25,6 +25,7 @@ PINNED = {
     "convlog.Agent.ToolAttached": Agent.ToolAttached,
     "convlog.Agent.ToolDetached": Agent.ToolDetached,
     "convlog.Agent.ToolRulesChanged": Agent.ToolRulesChanged,
+    "convlog.Agent.Updated": Agent.Updated,
     "convlog.Conversation": Conversation,
     "convlog.Conversation.Created": Conversation.Created,
     "convlog.Conversation.MessageAppended": Conversation.MessageAppended,
