@@ -97,6 +97,10 @@ def _tools(services: Services, agent_id: str) -> None:
         actor, agent_id, ToolChange(detach=tools.BY_NAME["memory_rethink"].id)
     )
     services.agents.reset_messages(actor, agent_id)
+    services.agents.update(
+        actor, agent_id, {"system": "You are Ann's assistant.", "settings": {"tags": ["edited"]}}
+    )
+    services.conversations.recompile(actor, talk, dry_run=False)
     finished = services.runs.list_runs(
         actor,
         agent_id=agent_id,
