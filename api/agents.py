@@ -10,6 +10,7 @@ from starlette.responses import JSONResponse, Response
 from api import render, schemas
 from api.endpoint import Call, Endpoint
 from api.errors import detail
+from api.paging import page
 from domain import ids, tools
 from service.agents import AgentSpec, BlockSpec
 from service.compaction import default_settings
@@ -99,9 +100,24 @@ async def list_(call: Call) -> Response:
             after=q.after,
             before=q.before,
             limit=q.limit,
+            tags=q.tags,
+            match_all_tags=q.match_all_tags,
+            query_text=q.query_text,
         )
     )
     return JSONResponse([render.agent(row) for row in rows])
+
+
+async def count(call: Call) -> Response:
+    return JSONResponse(await run_in_threadpool(call.services.agents.count, DEFAULT_ACTOR))
+
+
+async def list_blocks(call: Call) -> Response:
+    found = await run_in_threadpool(
+        call.services.agents.blocks, DEFAULT_ACTOR, call.path["agent_id"]
+    )
+    chosen = page(found, lambda block: str(block["id"]), call.query)
+    return JSONResponse([render.block(b).model_dump(mode="json") for b in chosen])
 
 
 async def retrieve(call: Call) -> Response:
@@ -197,6 +213,27 @@ ENDPOINTS = [
         query=schemas.ListAgentsQuery,
         tag="agents",
         errors=(400,),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/agents/count",
+        "count_agents",
+        "How many agents there are",
+        count,
+        int,
+        tag="agents",
+    ),
+    Endpoint(
+        "GET",
+        "/v1/agents/{agent_id}/core-memory/blocks",
+        "list_core_memory_blocks",
+        "An agent's memory blocks",
+        list_blocks,
+        list[schemas.BlockOut],
+        query=schemas.PageQuery,
+        path_ids=AGENT,
+        tag="agents",
+        errors=(404,),
     ),
     Endpoint(
         "GET",

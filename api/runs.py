@@ -5,42 +5,20 @@ stream by its id, and deleting finished runs (their events stay in the log).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from api import render, schemas
 from api.endpoint import Call, Endpoint
+from api.paging import page
 from domain import ids
-from domain.errors import InvalidArgument
 from projections.runs import RunRow, StepRow
 from service.context import DEFAULT_ACTOR
 
 RUN: dict[str, tuple[str, ...]] = {"run_id": (ids.RUN,)}
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-T = TypeVar("T")
-
-
-def page(items: Sequence[T], key: Callable[[T], str], q: schemas.RunPageQuery) -> list[T]:
-    """One page of a run's items (in run order), cursors following the requested order."""
-    ordered = list(items) if q.order == "asc" else list(reversed(items))
-    keys = [key(item) for item in ordered]
-    start, end = 0, len(ordered)
-    for name, cursor in (("after", q.after), ("before", q.before)):
-        if cursor is None:
-            continue
-        if cursor not in keys:
-            raise InvalidArgument(f"Cursor {name}={cursor} is not part of this run")
-        if name == "after":
-            start = keys.index(cursor) + 1
-        else:
-            end = keys.index(cursor)
-    chosen = ordered[start:end]
-    if q.limit is None:
-        return chosen
-    return chosen[-q.limit :] if q.before is not None and q.after is None else chosen[: q.limit]
 
 
 async def retrieve_run(call: Call) -> Response:
@@ -91,7 +69,7 @@ async def active_runs(call: Call) -> Response:
 
 
 async def run_messages(call: Call) -> Response:
-    q: schemas.RunPageQuery = call.query
+    q: schemas.PageQuery = call.query
     items = await run_in_threadpool(
         lambda: call.services.runs.messages(DEFAULT_ACTOR, call.path["run_id"], ascending=True)
     )
@@ -100,7 +78,7 @@ async def run_messages(call: Call) -> Response:
 
 
 async def run_steps(call: Call) -> Response:
-    q: schemas.RunPageQuery = call.query
+    q: schemas.PageQuery = call.query
     run_id = call.path["run_id"]
     run, steps = await run_in_threadpool(_run_and_steps, call, run_id)
     chosen = page(steps, lambda step: step.step_id, q)
@@ -206,7 +184,7 @@ ENDPOINTS = [
         "The messages a run added, in order",
         handler=run_messages,
         response=list[schemas.MessageOut],
-        query=schemas.RunPageQuery,
+        query=schemas.PageQuery,
         path_ids=RUN,
         errors=(400, 404),
     ),
@@ -217,7 +195,7 @@ ENDPOINTS = [
         "A run's steps: one per model call, with its tokens and duration",
         handler=run_steps,
         response=list[dict[str, Any]],
-        query=schemas.RunPageQuery,
+        query=schemas.PageQuery,
         path_ids=RUN,
         errors=(400, 404),
     ),

@@ -234,6 +234,10 @@ class UpdateBlock(Wire):
 
 class ListAgentsQuery(Wire):
     name: str | None = None
+    tags: list[str] | None = Field(None, description="Agents with any of these tags.")
+    match_all_tags: bool = Field(False, description="With tags: only agents with all of them.")
+    query_text: str | None = Field(None, description="Agents whose name contains this text.")
+    project_id: str | None = Field(None, description="Accepted and ignored (one project).")
     limit: int = Field(50, ge=0, le=MAX_LIMIT)
     after: str | None = None
     before: str | None = None
@@ -582,12 +586,16 @@ class ActiveRunsQuery(Wire):
     background: bool | None = None
 
 
-class RunPageQuery(Wire):
+class PageQuery(Wire):
+    """A page of a short list (a run's messages or steps, an agent's blocks)."""
+
     before: str | None = Field(None, description="An id: items before it in this order.")
     after: str | None = Field(None, description="An id: items after it in this order.")
     limit: int | None = Field(100, ge=0, le=MAX_LIMIT)
     order: Order = "asc"
     order_by: Literal["created_at"] = "created_at"
+
+
 
 
 class RunOut(Wire):

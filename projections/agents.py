@@ -45,7 +45,7 @@ COLUMNS = "id, organization_id, name, created_at, updated_at, state"
 
 class AgentIndex(Projection):
     name = "agents"
-    version = 2  # 2: tools, tool rules and memory edits in the state
+    version = 3  # 2: tools, tool rules and memory edits in the state; 3: tags
     tables: ClassVar[dict[str, list[str]]] = {
         "agents": [
             "CREATE TABLE IF NOT EXISTS {agents} ("
@@ -54,7 +54,11 @@ class AgentIndex(Projection):
             " deleted INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {agents_by_created}"
             " ON {agents} (organization_id, created_at)",
-        ]
+        ],
+        "agent_tags": [
+            "CREATE TABLE IF NOT EXISTS {agent_tags} ("
+            " agent_id TEXT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (tag, agent_id))",
+        ],
     }
 
     def handlers(self) -> Mapping[type[Any], Handler]:
@@ -68,6 +72,11 @@ class AgentIndex(Projection):
             Agent.Updated: self._updated,
             Agent.Deleted: self._deleted,
         }
+
+    def _tags(self, agent_id: str, tags: list[str] | None, w: Writer) -> None:
+        w.execute("DELETE FROM {agent_tags} WHERE agent_id = %s", (agent_id,))
+        for tag in dict.fromkeys(tags or []):
+            w.insert("agent_tags", "agent_id, tag", (agent_id, tag))
 
     def _created(self, e: Agent.Created, w: Writer) -> None:
         at = to_micros(e.timestamp)
@@ -85,6 +94,8 @@ class AgentIndex(Projection):
                 json.dumps(state),
             ),
         )
+        if e.settings.get("tags"):
+            self._tags(ids.format_id(ids.AGENT, e.originator_id), e.settings["tags"], w)
 
     def _change(self, e: Agent.Event, w: Writer, change: Callable[[dict[str, Any]], None]) -> None:
         agent_id = ids.format_id(ids.AGENT, e.originator_id)
@@ -130,6 +141,8 @@ class AgentIndex(Projection):
             state["last_updated_by_id"] = e.updated_by_id
 
         self._change(e, w, change)
+        if "tags" in e.changes.get("settings", {}):
+            self._tags(ids.format_id(ids.AGENT, e.originator_id), e.changes["settings"]["tags"], w)
         if "name" in e.changes:
             w.execute(
                 "UPDATE {agents} SET name = %s WHERE id = %s",
@@ -166,12 +179,24 @@ class AgentQueries:
         after: AgentRow | None,
         before: AgentRow | None,
         limit: int,
+        tags: list[str] | None = None,
+        match_all_tags: bool = False,
+        query_text: str | None = None,
     ) -> list[AgentRow]:
         clauses = ["organization_id = %s", "deleted = 0"]
         params: list[Any] = [organization_id]
         if name is not None:
             clauses.append("name = %s")
             params.append(name)
+        if tags:
+            wanted = list(dict.fromkeys(tags))
+            marks = ", ".join(["%s"] * len(wanted))
+            every = f" GROUP BY agent_id HAVING COUNT(*) = {len(wanted)}" if match_all_tags else ""
+            clauses.append(f"id IN (SELECT agent_id FROM agent_tags WHERE tag IN ({marks}){every})")
+            params += wanted
+        if query_text:
+            clauses.append(self.store.substring("lower(name)"))
+            params.append(query_text.lower())
         rows = page_by_created(
             self.store,
             f"SELECT {COLUMNS} FROM agents",
@@ -183,6 +208,13 @@ class AgentQueries:
             limit=limit,
         )
         return [AgentRow.from_row(row) for row in rows]
+
+    def count(self, organization_id: str) -> int:
+        rows = self.store.query(
+            "SELECT COUNT(*) FROM agents WHERE organization_id = %s AND deleted = 0",
+            (organization_id,),
+        )
+        return int(rows[0][0])
 
     def get_including_deleted(self, agent_id: str) -> AgentRow | None:
         rows = self.store.query(f"SELECT {COLUMNS} FROM agents WHERE id = %s", (agent_id,))

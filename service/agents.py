@@ -235,6 +235,12 @@ class AgentService:
         self.ctx.settle(self.ctx.app.save_retrying(command))
         return self.get(actor, agent_id)
 
+    def count(self, actor: Actor) -> int:
+        return self.ctx.agents.count(actor.organization_id)
+
+    def blocks(self, actor: Actor, agent_id: str) -> list[dict[str, Any]]:
+        return [dict(b) for b in self.get(actor, agent_id).state["blocks"]]
+
     def get_block(self, actor: Actor, agent_id: str, label: str) -> dict[str, Any]:
         for block in self.get(actor, agent_id).state["blocks"]:
             if block["label"] == label:
@@ -278,6 +284,9 @@ class AgentService:
         after: str | None,
         before: str | None,
         limit: int,
+        tags: list[str] | None = None,
+        match_all_tags: bool = False,
+        query_text: str | None = None,
     ) -> list[AgentRow]:
         cursors = {}
         for key, cursor_id in (("after", after), ("before", before)):
@@ -293,4 +302,7 @@ class AgentService:
             after=cursors.get("after"),
             before=cursors.get("before"),
             limit=limit,
+            tags=tags,
+            match_all_tags=match_all_tags,
+            query_text=query_text,
         )

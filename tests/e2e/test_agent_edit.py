@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from letta_client import Letta, UnprocessableEntityError
 
@@ -46,3 +48,27 @@ def test_patch_refuses_what_convlog_does_not_do(client: Letta) -> None:
     with pytest.raises(UnprocessableEntityError, match="secrets"):
         client.agents.update(agent.id, secrets={"K": "v"})
     assert client.agents.retrieve(agent.id).name == agent.name
+
+
+def test_list_filters_count_and_blocks(client: Letta) -> None:
+    tag = f"t-{uuid.uuid4().hex[:6]}"
+    one = client.agents.create(name=f"Alpha {tag}", model="convlog/builtin", tags=[tag, "x"])
+    two = client.agents.create(name=f"beta {tag}", model="convlog/builtin", tags=[tag])
+    any_tag = {a.id for a in client.agents.list(tags=[tag, "nope"])}
+    assert any_tag == {one.id, two.id}
+    both = [a.id for a in client.agents.list(tags=[tag, "x"], match_all_tags=True)]
+    assert both == [one.id]
+    named = [a.id for a in client.agents.list(query_text=f"ALPHA {tag}")]
+    assert named == [one.id]
+    client.agents.update(two.id, tags=["x", tag])
+    assert {a.id for a in client.agents.list(tags=[tag, "x"], match_all_tags=True)} == {
+        one.id,
+        two.id,
+    }
+    # The 1.7.10 SDK has no agents.count: plain HTTP.
+    before = client.get("/v1/agents/count", cast_to=int)
+    three = client.agents.create(
+        model="convlog/builtin", memory_blocks=[{"label": "human", "value": "A"}]
+    )
+    assert client.get("/v1/agents/count", cast_to=int) == before + 1
+    assert [(b.label, b.value) for b in client.agents.blocks.list(three.id)] == [("human", "A")]
