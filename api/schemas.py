@@ -596,8 +596,6 @@ class PageQuery(Wire):
     order_by: Literal["created_at"] = "created_at"
 
 
-
-
 class RunOut(Wire):
     id: str
     status: str
