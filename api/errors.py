@@ -10,7 +10,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from domain.errors import Conflict, DomainError, Expired, InvalidArgument, NotFound, Unavailable
+from domain.errors import (
+    Busy,
+    Conflict,
+    DomainError,
+    Expired,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
 
 log = logging.getLogger("convlog.api")
 
@@ -54,7 +62,10 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
         return detail(400, f"INVALID_ARGUMENT: {exc}")
     if isinstance(exc, Conflict):
         # decisions §2: a busy conversation stays busy; the SDK must not silently retry.
-        return detail(409, f"CONFLICT: {exc}", {"x-should-retry": "false"})
+        body: dict[str, Any] = {"detail": f"CONFLICT: {exc}"}
+        if isinstance(exc, Busy) and exc.run_id is not None:
+            body["run_id"] = exc.run_id  # decisions §14: the run to attach to
+        return JSONResponse(body, status_code=409, headers={"x-should-retry": "false"})
     if isinstance(exc, Expired):
         return detail(410, f"EXPIRED: {exc}")
     if isinstance(exc, Unavailable):

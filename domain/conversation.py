@@ -14,7 +14,7 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
-from domain.errors import BadRequest, Conflict, InvalidArgument, NotFound
+from domain.errors import BadRequest, Busy, Conflict, InvalidArgument, NotFound
 from domain.tools import ToolCause
 
 UPDATABLE_FIELDS = ("summary", "model", "model_settings")
@@ -268,7 +268,7 @@ class Conversation(Aggregate):
         lapsed = None
         if self.active_run_id is not None:
             if self.lease_until is not None and self.lease_until > now:
-                raise Conflict(BUSY)
+                raise Busy(BUSY, self.active_run_id)
             lapsed = self.active_run_id
         self._claim_run(run_id=run_id, lease_until=lease_until, lapsed_run_id=lapsed)
         return lapsed

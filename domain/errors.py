@@ -17,6 +17,16 @@ class Conflict(DomainError):
     """The command conflicts with the current state (HTTP 409)."""
 
 
+class Busy(Conflict):
+    """Another run holds the conversation; ``run_id`` names it, so a client can attach to it
+    instead of guessing (decisions §14).
+    """
+
+    def __init__(self, message: str, run_id: str | None) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
 class Expired(DomainError):
     """The resource is too old to serve (HTTP 410)."""
 

@@ -28,7 +28,7 @@ COLUMNS = (
     "id, agent_id, organization_id, summary, model, model_settings, isolated_block_ids,"
     " created_by_id, last_updated_by_id, created_at, updated_at, last_message_at,"
     " last_run_completion, message_count, context_from, context_epoch, system_position,"
-    " summary_position, system_epoch"
+    " summary_position, system_epoch, active_run_id"
 )
 
 
@@ -53,6 +53,7 @@ class ConversationRow:
     system_position: int
     summary_position: int | None
     system_epoch: int
+    active_run_id: str | None  # the run holding the conversation, if any
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> ConversationRow:

@@ -26,7 +26,7 @@ from anyio import to_thread
 
 from domain import ids, stops
 from domain.conversation import BUSY, PENDING_APPROVAL, Conversation
-from domain.errors import BadRequest, Conflict
+from domain.errors import BadRequest, Busy, Conflict
 from projections.messages import tool_results
 from service import frames
 from service.claims import Claims
@@ -102,7 +102,7 @@ class TurnService:
             await self._answer_again(turn)
             return turn
         if not await self.lock.acquire(turn.lock_key, turn.lock_token, self.settings.lease_seconds):
-            raise Conflict(BUSY)
+            raise Busy(BUSY, await to_thread.run_sync(self._active_run, turn))
         try:
             await to_thread.run_sync(self.claims.claim, actor, turn)
         except BaseException:
@@ -149,6 +149,13 @@ class TurnService:
             turn.request = replace(request, approvals=approvals)
             turn.replay = self._check_approvals(conversation, approvals)
         return turn
+
+    def _active_run(self, turn: Turn) -> str | None:
+        """The run holding the conversation, from the log (another process's claim may not
+        be in this process's views yet); None in the instant between its lock and its claim.
+        """
+        conversation = self.ctx.app.get(Conversation, turn.stream_id)
+        return None if conversation is None else conversation.active_run_id
 
     def _check_approvals(
         self, conversation: Conversation, approvals: list[dict[str, Any]]

@@ -46,6 +46,7 @@ from tests.e2e.turns_support import (
     NOT_BACKGROUND,
     UUID,
     Frame,
+    busy_body,
     cancel,
     create_agent,
     create_conversation,
@@ -730,7 +731,7 @@ def test_concurrent_sends_give_exactly_one_conflict(
     (conflict,) = conflicts
     assert conflict.status_code == 409
     assert conflict.response.headers["x-should-retry"] == "false"
-    assert conflict.body == {"detail": BUSY}
+    assert busy_body(conflict.body)
     assert [i.message_type for i in answers[0]] == [
         "assistant_message",
         "stop_reason",
@@ -768,9 +769,11 @@ def test_non_streaming_send_is_refused_while_a_turn_runs(
         refused = http.post(path, json={"input": "json", "streaming": False})
         streaming = http.post(path, json={"input": "stream"})
         rest = list(frames)
+    holder = next(f.payload["run_id"] for f in rest if f.kind == "assistant_message")
     for answer in (refused, streaming):
         assert answer.status_code == 409, answer.text
-        assert answer.json() == {"detail": BUSY}
+        # decisions §14: the busy answer names the run that holds the conversation
+        assert answer.json() == {"detail": BUSY, "run_id": holder}
         assert answer.headers["x-should-retry"] == "false"
     assert [f.kind for f in rest] == ["assistant_message", "stop_reason", "usage_statistics", DONE]
     assert len(fake.requests) == 1
@@ -1043,7 +1046,7 @@ def test_agent_direct_one_active_run_and_cancel(
         assert first.kind == "assistant_message"
         busy = http.post(direct, json={"input": "me too"})
         assert busy.status_code == 409, busy.text
-        assert busy.json() == {"detail": BUSY}
+        assert busy_body(busy.json())
         # The agent's own context and its conversations are locked separately.
         beside = send(http, conversation, {"input": "x", "streaming": False})
         assert beside.status == 200, beside.body

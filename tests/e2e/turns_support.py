@@ -220,3 +220,13 @@ def cancel(http: httpx.Client, conversation_id: str) -> httpx.Response:
 def prompt_texts(body: dict[str, Any]) -> list[str]:
     """The message contents of a request the fake model received."""
     return [str(m.get("content", "")) for m in body.get("messages") or []]
+
+
+def busy_body(body: object) -> bool:
+    """Letta's busy 409 body, naming the run that holds the conversation once its claim is in
+    the log (a request that meets only the fast lock, an instant before, has no run to name).
+    """
+    if not isinstance(body, dict) or body.get("detail") != BUSY:
+        return False
+    extra = set(body) - {"detail"}
+    return extra == set() or (extra == {"run_id"} and str(body["run_id"]).startswith("run-"))
