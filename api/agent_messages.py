@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from api import render, schemas
+from api.conversations import messages_page
 from api.endpoint import Call, Endpoint
 from api.errors import detail
 from api.tools import sdk_v1
@@ -53,19 +54,7 @@ async def send_async(call: Call) -> Response:
 
 
 async def list_messages(call: Call) -> Response:
-    q: schemas.ListMessagesQuery = call.query
-    items = await run_in_threadpool(
-        lambda: call.services.conversations.messages(
-            DEFAULT_ACTOR,
-            call.path["agent_id"],
-            before=q.before,
-            after=q.after,
-            limit=q.limit,
-            ascending=q.order == "asc",
-            types=q.include_return_message_types,
-        )
-    )
-    return Response("[" + ",".join(items) + "]", media_type="application/json")
+    return await messages_page(call, call.path["agent_id"])
 
 
 async def cancel(call: Call) -> Response:

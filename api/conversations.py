@@ -84,11 +84,16 @@ async def delete(call: Call) -> Response:
 
 
 async def list_messages(call: Call) -> Response:
+    return await messages_page(call, call.path["conversation_id"])
+
+
+async def messages_page(call: Call, path_id: str) -> Response:
+    """A page of the messages behind a path id (a conversation, or an agent's own context)."""
     q: schemas.ListMessagesQuery = call.query
     items = await run_in_threadpool(
         lambda: call.services.conversations.messages(
             DEFAULT_ACTOR,
-            call.path["conversation_id"],
+            path_id,
             before=q.before,
             after=q.after,
             limit=q.limit,

@@ -8,17 +8,17 @@ import json
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response
 
 from api import render, schemas
 from api.endpoint import Call, Endpoint
 from api.paging import page
+from api.turns import replay
 from domain import ids
 from projections.runs import RunRow, StepRow
 from service.context import DEFAULT_ACTOR
 
 RUN: dict[str, tuple[str, ...]] = {"run_id": (ids.RUN,)}
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def retrieve_run(call: Call) -> Response:
@@ -117,19 +117,9 @@ async def delete_run(call: Call) -> Response:
 
 
 async def stream_run(call: Call) -> Response:
-    body: schemas.ResumeStream = call.body
     runs = call.services.runs
     run = await run_in_threadpool(runs.resumable, DEFAULT_ACTOR, call.path["run_id"])
-    asked = bool((await call.request.body()).strip()) and body.include_pings
-    pings = call.services.turns.settings.ping_seconds if asked else None
-    stream = runs.resume(
-        run,
-        starting_after=body.starting_after,
-        poll_interval=body.poll_interval or 0.1,
-        batch_size=body.batch_size or 100,
-        ping_seconds=pings,
-    )
-    return StreamingResponse(stream, media_type="text/event-stream", headers=SSE_HEADERS)
+    return await replay(call, run)
 
 
 def _endpoint(method: str, path: str, op: str, summary: str, **kw: Any) -> Endpoint:

@@ -15,6 +15,7 @@ from api.errors import RequestInvalid, detail, validation_errors
 from domain.errors import InvalidArgument
 from domain.stops import MODEL_FAILURES
 from projections.messages import plain_text
+from projections.runs import RunRow
 from service.context import DEFAULT_ACTOR
 from service.model import ModelError
 from service.tools.box import ClientTool
@@ -174,13 +175,18 @@ async def answer(call: Call, path_id: str, request: TurnRequest) -> Response:
 
 
 async def resume(call: Call) -> Response:
-    body: schemas.ResumeStream = call.body
     runs = call.services.runs
     run = await run_in_threadpool(runs.find_resumable, DEFAULT_ACTOR, call.path["conversation_id"])
+    return await replay(call, run)
+
+
+async def replay(call: Call, run: RunRow) -> Response:
+    """A background run's stream after ``starting_after``, as the request's body asks."""
+    body: schemas.ResumeStream = call.body
     # Letta sends pings on resume only when asked in a body (spec §2.7).
     asked = bool((await call.request.body()).strip()) and body.include_pings
     pings = call.services.turns.settings.ping_seconds if asked else None
-    stream = runs.resume(
+    stream = call.services.runs.resume(
         run,
         starting_after=body.starting_after,
         poll_interval=body.poll_interval or 0.1,
