@@ -115,6 +115,14 @@ async def recompile(call: Call) -> Response:
     return JSONResponse(content)
 
 
+async def fork(call: Call) -> Response:
+    def run() -> list:  # type: ignore[type-arg]
+        row = call.services.conversations.fork(DEFAULT_ACTOR, call.path["conversation_id"])
+        return _render_many(call, [row])
+
+    return JSONResponse((await run_in_threadpool(run))[0])
+
+
 async def list_events(call: Call) -> Response:
     q: schemas.ListEventsQuery = call.query
     records = await run_in_threadpool(
@@ -199,6 +207,17 @@ ENDPOINTS = [
         str,
         query=schemas.RecompileQuery,
         body=schemas.DefaultConversation,
+        path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+        errors=(404,),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/conversations/{conversation_id}/fork",
+        "fork_conversation",
+        "A new conversation that shares this one's messages so far (nothing is copied)",
+        fork,
+        schemas.ConversationOut,
+        query=schemas.DefaultConversation,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
         errors=(404,),
     ),

@@ -8,7 +8,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import compaction, rebuild, seed, tool_turns
+from bench import compaction, fork, rebuild, seed, tool_turns
 from bench.backends import Storage, analyze, check_redis, storage
 from bench.fake_model import MODEL as FAKE_MODEL
 from bench.fake_model import fake_openai_process
@@ -49,6 +49,7 @@ class Params:
     tool_history_conversations: int  # per history length
     search_messages: int  # messages of the agent conversation_search looks through
     search_queries: int
+    forks: int  # forks of the short and of the long conversation, each
 
 
 FULL = Params(
@@ -75,6 +76,7 @@ FULL = Params(
     tool_history_conversations=5,
     search_messages=10_000,
     search_queries=500,
+    forks=200,
 )
 QUICK = Params(
     conversations=50,
@@ -100,6 +102,7 @@ QUICK = Params(
     tool_history_conversations=1,
     search_messages=1000,
     search_queries=50,
+    forks=20,
 )
 
 # The two zero-delay models every turn measurement runs with: the built-in offline model, and
@@ -187,6 +190,12 @@ def _http(server_env: dict[str, str], params: Params, seeded: dict[str, Any]) ->
             server.base_url, seeded["agent_id"], params.ryw_pairs, params.ryw_warmup
         )
         out["read_your_writes"]["agent_conversations_at_start"] = seeded["agent_conversations"]
+        out["fork"] = fork.fork_latency(
+            server.base_url,
+            {"short": seeded["short"], "long": seeded["long"]},
+            params.forks,
+            warmup=5,
+        )
         # VmHWM is the peak resident set over the server's whole life, read just before it stops.
         memory = server.memory()
         out["server"]["peak_rss_mib"] = memory["peak_rss_mib"]

@@ -21,6 +21,22 @@ class Target:
 
 TARGETS: tuple[Target, ...] = (
     Target(
+        "fork_p50_long",
+        "POST …/fork of the 10,000-message conversation, p50 (nothing is copied)",
+        ("fork", "long", "p50_ms"),
+        "<=",
+        10.0,
+        "ms",
+    ),
+    Target(
+        "fork_p50_ratio",
+        "fork p50 long / short: a fork's cost must not grow with the conversation",
+        ("fork", "p50_ratio_long_to_short"),
+        "<=",
+        1.5,
+        "x",
+    ),
+    Target(
         "rebuild_messages_rate",
         "rebuild of the messages projection over ~100k MessageAppended events",
         ("rebuild", "messages", "events_per_second"),

@@ -14,36 +14,34 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import Aggregate, event
 
 from domain import ids
-from domain.errors import BadRequest, Busy, Conflict, InvalidArgument, NotFound
+from domain.errors import (
+    BUSY,
+    NOTHING_TO_COMPACT,
+    PENDING_APPROVAL,
+    BadRequest,
+    Busy,
+    Conflict,
+    InvalidArgument,
+    NotFound,
+)
 from domain.tools import ToolCause
 
 UPDATABLE_FIELDS = ("summary", "model", "model_settings")
 
-NOTHING_TO_COMPACT = (
-    "Summarization failed to reduce the number of messages. You may not have enough messages "
-    "to compact or need to use a different CompactionSettings (e.g. using `all` mode)."
-)
-
-BUSY = (
-    "Cannot send a new message: Another request is currently being processed for this "
-    "conversation. Please wait for the current request to complete."
-)
-
-
-PENDING_APPROVAL = (
-    "Cannot send a new message: The agent is waiting for approval on a tool call. Please "
-    "approve or deny the pending request before continuing."
-)
-
 
 class Conversation(Aggregate):
     TOPIC = "convlog.Conversation"
-    # Snapshot state version: 2 added pending_approval.
-    class_version = 2
+    # Snapshot state version: 2 added pending_approval; 3 added forked_from and key_shift.
+    class_version = 3
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
         state["pending_approval"] = None
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state["forked_from"] = None
+        state["key_shift"] = 0
 
     @staticmethod
     def create_id(agent_id: str, is_default: bool) -> UUID:
@@ -95,6 +93,14 @@ class Conversation(Aggregate):
         self.context_from: int | None = None
         # The approval request the next input must answer: {message_id, run_id, tool_calls}.
         self.pending_approval: dict[str, Any] | None = None
+        # A fork lists its parent's messages up to a point, then its own (see ``fork_from``):
+        # its own message at version p has the listing key p + key_shift. Plain: shift 0.
+        self.forked_from: dict[str, Any] | None = None
+        self.key_shift = 0
+
+    def next_key(self) -> int:
+        """The listing key the next event of this conversation gets."""
+        return self.version + 1 + self.key_shift
 
     # -- messages --------------------------------------------------------------------------
 
@@ -194,6 +200,62 @@ class Conversation(Aggregate):
     @event(SystemMessageRecompiled)
     def _recompile_system_message(self, message_id: str, content: str) -> None:
         pass
+
+    # -- forks -----------------------------------------------------------------------------
+
+    class Forked(Aggregate.Event):
+        """This conversation continues ``parent_id`` as it was at ``parent_version``.
+
+        Nothing is copied: the fork lists the parent's messages with listing keys up to
+        ``key_until`` (after its own system message), then its own from ``key_until + 1``,
+        and takes the parent's context window (summary, where it starts) in those keys.
+        """
+
+        TOPIC = "convlog.Conversation.Forked"
+        parent_id: str
+        parent_version: int
+        key_until: int
+        key_shift: int
+        summary_message_id: str | None
+        summary_key: int | None
+        context_from: int | None
+        pending_approval: dict[str, Any] | None
+
+    def fork_from(self, parent: Conversation, summary_key: int | None) -> None:
+        """Record, right after this conversation's own system message, what it shares."""
+        self._check_alive()
+        parent._check_alive()
+        if self.forked_from is not None or self.message_count != 1:
+            raise InvalidArgument("A fork starts from its own system message only")
+        key_until = parent.version + parent.key_shift
+        self._fork_from(
+            parent_id=str(parent.id),
+            parent_version=parent.version,
+            key_until=key_until,
+            key_shift=key_until - (self.version + 1),  # later own events: key_until + 1, …
+            summary_message_id=parent.summary_message_id,
+            summary_key=summary_key,
+            context_from=parent.context_from,
+            pending_approval=parent.pending_approval,
+        )
+
+    @event(Forked)
+    def _fork_from(
+        self,
+        parent_id: str,
+        parent_version: int,
+        key_until: int,
+        key_shift: int,
+        summary_message_id: str | None,
+        summary_key: int | None,
+        context_from: int | None,
+        pending_approval: dict[str, Any] | None,
+    ) -> None:
+        self.forked_from = {"conversation_id": parent_id, "version": parent_version}
+        self.key_shift = key_shift
+        self.summary_message_id = summary_message_id
+        self.context_from = context_from
+        self.pending_approval = pending_approval
 
     # -- isolated blocks -------------------------------------------------------------------
 
@@ -380,7 +442,7 @@ class Conversation(Aggregate):
         self._check_alive()
         if self.active_run_id is not None:
             raise Conflict("Cannot reset the messages while a run is active; cancel it or wait")
-        self._reset_context(keep_from=self.version + 1)
+        self._reset_context(keep_from=self.next_key())
 
     @event(ContextReset)
     def _reset_context(self, keep_from: int) -> None:

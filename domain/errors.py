@@ -37,3 +37,22 @@ class Unavailable(DomainError):
 
 class BadRequest(DomainError):
     """Refused with HTTP 400 and the plain message (Letta's bare ValueError, no code prefix)."""
+
+
+# Letta's texts for a conversation that cannot take the request.
+NOTHING_TO_COMPACT = (
+    "Summarization failed to reduce the number of messages. You may not have enough messages "
+    "to compact or need to use a different CompactionSettings (e.g. using `all` mode)."
+)
+
+
+BUSY = (
+    "Cannot send a new message: Another request is currently being processed for this "
+    "conversation. Please wait for the current request to complete."
+)
+
+
+PENDING_APPROVAL = (
+    "Cannot send a new message: The agent is waiting for approval on a tool call. Please "
+    "approve or deny the pending request before continuing."
+)

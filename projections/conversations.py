@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from domain import ids
 from domain.agent import Agent
 from domain.conversation import Conversation
-from projections.messages import Window
+from projections.message_reads import Window
 from projections.projection import Handler, Projection, Writer
 from projections.store import ViewStore
 from projections.timefmt import to_micros
@@ -78,7 +78,7 @@ class ConversationRow:
 
 class ConversationIndex(Projection):
     name = "conversations"
-    version = 4  # 4: system_epoch
+    version = 5  # 4: system_epoch; 5: key_shift (forks)
     tables: ClassVar[dict[str, list[str]]] = {
         "conversations": [
             "CREATE TABLE IF NOT EXISTS {conversations} ("
@@ -91,7 +91,8 @@ class ConversationIndex(Projection):
             " message_count INTEGER NOT NULL DEFAULT 0, context_from INTEGER NOT NULL DEFAULT 0,"
             " active_run_id TEXT, lease_until BIGINT, agent_deleted INTEGER NOT NULL DEFAULT 0,"
             " context_epoch INTEGER NOT NULL DEFAULT 0, system_position INTEGER NOT NULL DEFAULT 0,"
-            " summary_position INTEGER, system_epoch INTEGER NOT NULL DEFAULT 0)",
+            " summary_position INTEGER, system_epoch INTEGER NOT NULL DEFAULT 0,"
+            " key_shift INTEGER NOT NULL DEFAULT 0)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_agent}"
             " ON {conversations} (organization_id, agent_id, created_at)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_created}"
@@ -111,6 +112,7 @@ class ConversationIndex(Projection):
             Conversation.SystemMessageRecompiled: self._context_changed,
             Conversation.Compacted: self._compacted,
             Conversation.ContextReset: self._reset,
+            Conversation.Forked: self._forked,
             Conversation.RunClaimed: self._run_claimed,
             Conversation.RunLeaseRenewed: self._run_claimed,
             Conversation.RunReleased: self._run_released,
@@ -182,11 +184,20 @@ class ConversationIndex(Projection):
         )
 
     def _compacted(self, e: Conversation.Compacted, w: Writer) -> None:
+        # Positions in the window are listing keys: a fork's own events are shifted.
         w.execute(
             "UPDATE {conversations} SET message_count = message_count + 1,"
-            " context_from = %s, summary_position = %s, context_epoch = context_epoch + 1"
-            " WHERE id = %s",
+            " context_from = %s, summary_position = %s + key_shift,"
+            " context_epoch = context_epoch + 1 WHERE id = %s",
             (e.keep_from, e.originator_version, str(e.originator_id)),
+        )
+
+    def _forked(self, e: Conversation.Forked, w: Writer) -> None:
+        # The parent's window at the fork point comes along (it is in the same keys).
+        w.execute(
+            "UPDATE {conversations} SET key_shift = %s,"
+            " context_from = COALESCE(%s, context_from), summary_position = %s WHERE id = %s",
+            (e.key_shift, e.context_from, e.summary_key, str(e.originator_id)),
         )
 
     def _reset(self, e: Conversation.ContextReset, w: Writer) -> None:

@@ -63,6 +63,10 @@ class Writer:
         self.execute(template, params)
         return self.cur.fetchone()
 
+    def fetchall(self, template: str, params: Sequence[Any] = ()) -> list[Any]:
+        self.execute(template, params)
+        return list(self.cur.fetchall())
+
 
 # Rows per executemany.
 INSERT_ROWS = 500

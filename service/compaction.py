@@ -19,9 +19,9 @@ from anyio import to_thread
 
 from domain import ids
 from domain.agent import Agent
-from domain.conversation import NOTHING_TO_COMPACT, Conversation
-from domain.errors import BadRequest, Conflict, InvalidArgument, NotFound
-from projections.messages import context_rows
+from domain.conversation import Conversation
+from domain.errors import NOTHING_TO_COMPACT, BadRequest, Conflict, InvalidArgument, NotFound
+from projections.message_reads import context_rows
 from service.context import Actor, Context
 from service.model import ChatMessage, ChatModel, ModelError, ModelRequest, TextDelta
 
@@ -269,7 +269,7 @@ class CompactionService:
                     summary=summary,
                     content=content,
                     # Nothing kept: the window starts after the summary itself.
-                    keep_from=chosen.keep_from or fresh.version + 1,
+                    keep_from=chosen.keep_from or fresh.next_key(),
                     num_messages_before=chosen.num_before,
                     num_messages_after=chosen.num_after,
                     settings={**settings, "model": handle},

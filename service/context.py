@@ -10,7 +10,7 @@ from domain.conversation import Conversation
 from domain.errors import NotFound
 from projections.agents import AgentQueries
 from projections.conversations import ConversationQueries
-from projections.messages import MessageQueries
+from projections.message_reads import MessageQueries
 from projections.projector import Projector
 from projections.store import ViewStore
 from service.application import ConvlogApplication

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from threading import Lock
 
-from projections.messages import ContextRow, Window, model_rows, system_row
+from projections.message_reads import Window, model_rows, system_row
+from projections.messages import ContextRow
 from projections.store import ViewStore
 from service.model import ChatMessage, ToolCall
 

@@ -82,6 +82,49 @@ class ConversationService:
         conversation = created[0]
         return self.get(actor, ids.format_id(ids.CONVERSATION, conversation.id))
 
+    def fork(self, actor: Actor, path_id: str) -> ConversationRow:
+        """A new conversation of the same agent that lists the parent's messages up to now,
+        then its own; nothing is copied (see ``Conversation.fork_from``). Like Letta's fork it
+        gets a new system message compiled from the agent's current blocks and the parent's
+        model settings, and no isolated blocks of its own.
+        """
+        self.ctx.projector.catch_up()  # the parent's summary position, whoever compacted
+        created: list[Conversation] = []
+
+        def command() -> list[Any]:
+            parent, agent = self.ctx.load_stream(actor, path_id)
+            summary_key = None
+            if parent.summary_message_id is not None:
+                summary_key = self.ctx.messages.position_of(
+                    str(parent.id), parent.summary_message_id
+                )
+            fork = Conversation(
+                organization_id=actor.organization_id,
+                agent_id=parent.agent_id,
+                summary=None,
+                model=parent.model,
+                model_settings=parent.model_settings,
+                isolated_blocks=[],
+                is_default=False,
+                created_by_id=actor.user_id,
+            )
+            count = self.ctx.conversations.message_count_of_agent(
+                actor.organization_id, parent.agent_id
+            )
+            fork.append_message(
+                message_id=ids.new(ids.MESSAGE),
+                role="system",
+                message_type="system_message",
+                content=system_message(agent, label_of(fork), agent.blocks, count),
+            )
+            fork.fork_from(parent, summary_key)
+            agent.open_conversation(ids.format_id(ids.CONVERSATION, fork.id))
+            created[:] = [fork]
+            return [fork, agent]
+
+        self.ctx.settle(self.ctx.app.save_retrying(command))
+        return self.get(actor, ids.format_id(ids.CONVERSATION, created[0].id))
+
     def get(self, actor: Actor, conversation_id: str) -> ConversationRow:
         if not conversation_id.startswith(f"{ids.CONVERSATION}-"):
             raise not_found(conversation_id)

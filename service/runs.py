@@ -14,7 +14,7 @@ from domain import ids
 from domain.conversation import Conversation
 from domain.errors import Conflict, Expired, InvalidArgument, NotFound, Unavailable
 from domain.run import Run
-from projections.messages import run_items
+from projections.message_reads import run_items
 from projections.runs import RunQueries, RunRow, StepRow
 from projections.timefmt import to_micros
 from service.context import Actor, Context

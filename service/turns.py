@@ -25,9 +25,9 @@ from uuid import uuid4
 from anyio import to_thread
 
 from domain import ids, stops
-from domain.conversation import BUSY, PENDING_APPROVAL, Conversation
-from domain.errors import BadRequest, Busy, Conflict
-from projections.messages import tool_results
+from domain.conversation import Conversation
+from domain.errors import BUSY, PENDING_APPROVAL, BadRequest, Busy, Conflict
+from projections.message_reads import tool_results
 from service import frames
 from service.claims import Claims
 from service.compaction import CompactionService

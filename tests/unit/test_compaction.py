@@ -19,8 +19,7 @@ from adapters.builtin_model import summarize
 from api.app import create_app
 from domain import ids
 from domain.agent import Agent
-from domain.conversation import NOTHING_TO_COMPACT
-from domain.errors import BadRequest, Conflict, InvalidArgument, NotFound
+from domain.errors import NOTHING_TO_COMPACT, BadRequest, Conflict, InvalidArgument, NotFound
 from runtime.bootstrap import Services, build
 from runtime.settings import Settings
 from service.agents import AgentSpec, BlockSpec

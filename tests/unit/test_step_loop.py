@@ -274,7 +274,7 @@ def test_the_loop_reads_the_context_once_per_turn(
     scripted: Services, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Between steps the loop reads nothing it already holds: one context read per turn."""
-    from projections import messages
+    from projections import message_reads as messages
 
     conv = scripted.conversations.create(ACTOR, agent(scripted)).conversation_id
     reads: list[int] = []

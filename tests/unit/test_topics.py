@@ -38,6 +38,7 @@ PINNED = {
     "convlog.Conversation.Compacted": Conversation.Compacted,
     "convlog.Conversation.IsolatedBlockEdited": Conversation.IsolatedBlockEdited,
     "convlog.Conversation.ContextReset": Conversation.ContextReset,
+    "convlog.Conversation.Forked": Conversation.Forked,
     "convlog.Run": Run,
     "convlog.Run.Started": Run.Created,
     "convlog.Run.Completed": Run.Completed,
