@@ -543,6 +543,10 @@ class ResetMessages(Wire):
 
 
 class ResumeStream(DefaultConversation):
+    run_id: str | None = Field(None, description="Resume this run (else the active one).")
+    otid: str | None = Field(
+        None, description="Resume the run that took a message with this otid (else the active one)."
+    )
     starting_after: int = Field(0, ge=0)
     include_pings: bool | None = True
     poll_interval: float | None = Field(0.1, gt=0, le=60)

@@ -175,8 +175,12 @@ async def answer(call: Call, path_id: str, request: TurnRequest) -> Response:
 
 
 async def resume(call: Call) -> Response:
-    runs = call.services.runs
-    run = await run_in_threadpool(runs.find_resumable, DEFAULT_ACTOR, call.path["conversation_id"])
+    body: schemas.ResumeStream = call.body
+    run = await run_in_threadpool(
+        lambda: call.services.runs.find_resumable(
+            DEFAULT_ACTOR, call.path["conversation_id"], run_id=body.run_id, otid=body.otid
+        )
+    )
     return await replay(call, run)
 
 

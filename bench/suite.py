@@ -8,7 +8,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import compaction, fork, rebuild, seed, tool_turns
+from bench import compaction, fork, rebuild, retries, seed, tool_turns
 from bench.backends import Storage, analyze, check_redis, storage
 from bench.fake_model import MODEL as FAKE_MODEL
 from bench.fake_model import fake_openai_process
@@ -196,6 +196,7 @@ def _http(server_env: dict[str, str], params: Params, seeded: dict[str, Any]) ->
             params.forks,
             warmup=5,
         )
+        out["retried_send"] = retries.retry_latency(server.base_url, params.forks)
         # VmHWM is the peak resident set over the server's whole life, read just before it stops.
         memory = server.memory()
         out["server"]["peak_rss_mib"] = memory["peak_rss_mib"]

@@ -29,6 +29,14 @@ TARGETS: tuple[Target, ...] = (
         "ms",
     ),
     Target(
+        "retried_send_p50",
+        "POST …/messages retried with a known otid (answered from the log, no model call), p50",
+        ("retried_send", "retry", "p50_ms"),
+        "<=",
+        5.0,
+        "ms",
+    ),
+    Target(
         "fork_p50_ratio",
         "fork p50 long / short: a fork's cost must not grow with the conversation",
         ("fork", "p50_ratio_long_to_short"),

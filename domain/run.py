@@ -20,6 +20,12 @@ TERMINAL = ("completed", "failed", "cancelled")
 
 class Run(Aggregate):
     TOPIC = "convlog.Run"
+    # Snapshot state version: 2 added otids.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["otids"] = []
 
     class Created(Aggregate.Created):
         """RunStarted in the log (the library's name for a creation event is Created)."""
@@ -57,6 +63,8 @@ class Run(Aggregate):
         self.background = background
         self.request_config = request_config
         self.model = model
+        # The client's ids of the input messages: a retry carrying one gets this run's answer.
+        self.otids = otids_of(input_messages)
         self.status = ACTIVE
         self.stop_reason: str | None = None
         self.steps = 0
@@ -165,3 +173,7 @@ class Run(Aggregate):
 
 def lease_expired(lease_until: datetime | None, now: datetime) -> bool:
     return lease_until is None or lease_until <= now
+
+
+def otids_of(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["otid"] for m in messages if m.get("otid")]

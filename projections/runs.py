@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from domain import ids
-from domain.run import Run
+from domain.run import Run, otids_of
 from domain.stops import status_of
 from projections.projection import Handler, Projection, Writer
 from projections.store import ViewStore, page_by_created
@@ -55,7 +55,7 @@ class StepRow:
 
 class RunIndex(Projection):
     name = "runs"
-    version = 3  # 3: steps, deleted runs
+    version = 4  # 3: steps, deleted runs; 4: run_otids
     tables: ClassVar[dict[str, list[str]]] = {
         "runs": [
             "CREATE TABLE IF NOT EXISTS {runs} ("
@@ -72,6 +72,12 @@ class RunIndex(Projection):
             " run_id TEXT NOT NULL, number INTEGER NOT NULL, step_id TEXT NOT NULL,"
             " created_at BIGINT NOT NULL, usage TEXT NOT NULL, tool_call_ids TEXT NOT NULL,"
             " duration_ns BIGINT NOT NULL, PRIMARY KEY (run_id, number))",
+        ],
+        # Which run took each client message id (otid) in a conversation: a retry's answer.
+        "run_otids": [
+            "CREATE TABLE IF NOT EXISTS {run_otids} ("
+            " stream_id TEXT NOT NULL, otid TEXT NOT NULL, run_id TEXT NOT NULL,"
+            " PRIMARY KEY (stream_id, otid))",
         ],
     }
 
@@ -107,6 +113,12 @@ class RunIndex(Projection):
                 json.dumps(state),
             ),
         )
+        for otid in dict.fromkeys(otids_of(e.input_messages)):
+            w.execute(
+                "INSERT INTO {run_otids} (stream_id, otid, run_id) VALUES (%s, %s, %s)"
+                " ON CONFLICT DO NOTHING",  # the first run of an otid keeps it
+                (e.stream_id, otid, ids.format_id(ids.RUN, e.originator_id)),
+            )
 
     def _finish(self, e: Run.Event, w: Writer, status: str, stop_reason: str, **extra: Any) -> None:
         run_id = ids.format_id(ids.RUN, e.originator_id)
@@ -169,6 +181,18 @@ class RunQueries:
     def get_any(self, run_id: str) -> RunRow | None:
         rows = self.store.query(f"SELECT {COLUMNS} FROM runs WHERE id = %s", (run_id,))
         return RunRow.from_row(rows[0]) if rows else None
+
+    def run_of_otids(self, stream_id: str, otids: list[str]) -> str | None:
+        """The run that took any of these client message ids in this stream, if one did."""
+        if not otids:
+            return None
+        marks = ", ".join(["%s"] * len(otids))
+        rows = self.store.query(
+            f"SELECT run_id FROM run_otids WHERE stream_id = %s AND otid IN ({marks})"
+            " ORDER BY run_id LIMIT 1",
+            (stream_id, *otids),
+        )
+        return str(rows[0][0]) if rows else None
 
     def active(self, *, stream_id: str | None = None, agent_id: str | None = None) -> list[RunRow]:
         """Running runs of a stream (or of all an agent's conversations), newest first."""

@@ -21,6 +21,7 @@ from domain.errors import NotFound
 from domain.run import Run
 from service.context import Actor, Context
 from service.ports import Lock
+from service.retries import Retries
 from service.turn_state import Turn
 
 log = logging.getLogger("convlog.turns")
@@ -33,18 +34,25 @@ LAPSED = {
 
 
 class Claims:
-    def __init__(self, ctx: Context, lock: Lock, lease_seconds: float) -> None:
+    def __init__(self, ctx: Context, lock: Lock, lease_seconds: float, retries: Retries) -> None:
         self.ctx = ctx
         self.lock = lock
         self.lease_seconds = lease_seconds
+        self.retries = retries
 
     def claim(self, actor: Actor, turn: Turn) -> None:
-        """Record RunStarted and claim the conversation for it (409 if a live run holds it)."""
+        """Record RunStarted and claim the conversation for it (409 if a live run holds it),
+        unless the request is a retry: then ``turn.retry_of`` names the run that took it.
+        """
 
-        def command() -> tuple[list[Aggregate], str]:
+        def command() -> tuple[list[Aggregate], str | None]:
             conversation = self.ctx.app.get(Conversation, turn.stream_id)
             if conversation is None or conversation.deleted:
                 raise NotFound("Conversation not found")
+            earlier = self.retries.run_holding(conversation, turn.request.otids)
+            if earlier is not None:
+                turn.retry_of = earlier
+                return [], None
             run = Run(
                 organization_id=actor.organization_id,
                 agent_id=turn.agent_id,
@@ -74,8 +82,10 @@ class Claims:
             return changed, run_id
 
         run_id, position = self.ctx.app.save_with_result(command)
-        turn.run_id = turn.stream.run_id = run_id
-        self.ctx.settle(position)
+        if run_id is not None:
+            turn.retry_of = None
+            turn.run_id = turn.stream.run_id = run_id
+            self.ctx.settle(position)
 
     def lapse(self, run_id: str) -> list[Aggregate]:
         """A claim whose lease ran out: its process died. Record the run failed."""

@@ -106,7 +106,20 @@ class RunService:
 
     # -- resume ------------------------------------------------------------------------------
 
-    def find_resumable(self, actor: Actor, path_id: str) -> RunRow:
+    def find_resumable(
+        self, actor: Actor, path_id: str, *, run_id: str | None = None, otid: str | None = None
+    ) -> RunRow:
+        """The run a resume request names: by ``run_id``, by the ``otid`` of a message it
+        took, or else the conversation's active run.
+        """
+        if run_id is not None:
+            return self._check_resumable(self.get(actor, run_id))
+        if otid is not None:
+            stream = self.conversations.resolve(actor, path_id)
+            found = self.queries.run_of_otids(str(stream), [otid])
+            if found is None:
+                raise NotFound(f"No run found for otid={otid}.")
+            return self._check_resumable(self.get(actor, found))
         runs = self.active_runs(actor, path_id, check_exists=False)
         if not runs:
             raise InvalidArgument("No active runs found for this conversation.")

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import UUID
 
 from domain.agent import Agent
+from domain.run import otids_of
 from service import frames
 from service.model import Usage
 from service.streams import TurnStream
@@ -31,6 +32,11 @@ class TurnRequest:
     approvals: list[dict[str, Any]] | None = None
     client_tools: tuple[ClientTool, ...] = ()
     override_system: str | None = None  # the model's system prompt for this request only
+
+    @property
+    def otids(self) -> list[str]:
+        """The client's ids of the input messages (a retry sends the same ones)."""
+        return otids_of(self.messages)
 
 
 @dataclass
@@ -70,8 +76,10 @@ class Turn:
     reasoning_tokens: int | None = None
     # The approval request the turn answers, as the conversation held it at the start.
     pending: dict[str, Any] | None = None
-    # A repeated approval answer: the results recorded the first time, sent again.
+    # A repeated approval answer, or a retry's: the results recorded the first time, again.
     replay: list[dict[str, Any]] | None = None
+    # The earlier run this request is a retry of (its otids were taken by that run).
+    retry_of: str | None = None
 
     def count_step(self, usage: Usage) -> None:
         self.steps += 1

@@ -35,6 +35,7 @@ from service.context import Actor, Context
 from service.loop import StepLoop
 from service.model import ChatModel, ModelError
 from service.ports import ChunkLog, Lock, Signals
+from service.retries import Retries
 from service.steps import StepStore
 from service.streams import TurnStream, with_pings
 from service.tools.box import ToolBox
@@ -89,36 +90,51 @@ class TurnService:
         self.signals = signals
         self.chunks = chunks
         self.settings = settings
-        self.claims = Claims(ctx, lock, settings.lease_seconds)
+        self.retries = Retries(ctx, chunks)
+        self.claims = Claims(ctx, lock, settings.lease_seconds, self.retries)
         self.loop = StepLoop(ctx, model, signals, StepStore(ctx, self.claims), compaction)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- starting ----------------------------------------------------------------------------
 
     async def begin(self, actor: Actor, path_id: str, request: TurnRequest) -> Turn:
-        """Everything that can fail before the stream starts (404, 400, 409), then the task."""
+        """Everything that can fail before the stream starts (404, 400, 409), then the task;
+        a retry (``service/retries.py``) or a repeated approval answer runs nothing.
+        """
         turn = await to_thread.run_sync(self._prepare, actor, path_id, request)
+        if turn.retry_of is None and turn.replay is None:
+            await self._start(actor, turn)
+        if turn.retry_of is not None:
+            await self.retries.answer(turn, turn.retry_of)
         if turn.replay is not None:
             await self._answer_again(turn)
-            return turn
+        return turn
+
+    async def _start(self, actor: Actor, turn: Turn) -> None:
+        """Lock, claim and run; or find, on the way, that the request is a retry."""
         if not await self.lock.acquire(turn.lock_key, turn.lock_token, self.settings.lease_seconds):
-            raise Busy(BUSY, await to_thread.run_sync(self._active_run, turn))
+            active = await to_thread.run_sync(self._active_run, turn)
+            if active is None or active != await to_thread.run_sync(self._retried, turn):
+                raise Busy(BUSY, active)
+            turn.retry_of = active
+            return
         try:
             await to_thread.run_sync(self.claims.claim, actor, turn)
         except BaseException:
             await self.lock.release(turn.lock_key, turn.lock_token)
             raise
-        if request.background:
+        if turn.retry_of is not None:  # the claim found the run that took the otids
+            await self.lock.release(turn.lock_key, turn.lock_token)
+            return
+        if turn.request.background:
             await self.chunks.open(turn.run_id)
         task = asyncio.create_task(self._execute(turn), name=f"turn {turn.run_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        return turn
 
     def _prepare(self, actor: Actor, path_id: str, request: TurnRequest) -> Turn:
         conversation, agent = self.ctx.load_stream(actor, path_id)
         handle = request.override_model or conversation.model or agent.model or DEFAULT_HANDLE
-        self.model.check(handle)
         turn = Turn(
             run_id="",
             stream_id=conversation.id,
@@ -140,7 +156,11 @@ class TurnService:
             ),
             actor_user_id=actor.user_id,
             pending=conversation.pending_approval,
+            retry_of=self.retries.earlier_run(conversation.id, request.otids),
         )
+        if turn.retry_of is not None:
+            return turn  # answered as the earlier run was, whatever changed since
+        self.model.check(handle)
         if request.approvals is None:
             if conversation.pending_approval is not None:
                 raise Conflict(PENDING_APPROVAL)
@@ -156,6 +176,12 @@ class TurnService:
         """
         conversation = self.ctx.app.get(Conversation, turn.stream_id)
         return None if conversation is None else conversation.active_run_id
+
+    def _retried(self, turn: Turn) -> str | None:
+        conversation = self.ctx.app.get(Conversation, turn.stream_id)
+        if conversation is None:
+            return None
+        return self.retries.run_holding(conversation, turn.request.otids)
 
     def _check_approvals(
         self, conversation: Conversation, approvals: list[dict[str, Any]]
@@ -228,7 +254,7 @@ class TurnService:
     async def _finish(self, turn: Turn) -> None:
         """The terminal frames; by now the run is terminal and the conversation free."""
         result = turn.result
-        if result.error is None:
+        if result.error is None and turn.retry_of is None:  # a retry keeps the run's usage
             result.usage = turn.usage()
         try:
             await turn.stream.emit(frames.stop_reason(result.stop_reason))

@@ -1,0 +1,112 @@
+"""Idempotent sends: a request whose messages carry an ``otid`` an earlier run took is that
+run's retry (a client that lost its connection), and never runs again.
+
+The log knows which run took which otid (RunStarted holds the input), so this lasts as long
+as the log does. A retry is found three ways, cheapest first: in the runs view (the common
+case: the first attempt is over, or its claim is projected); when the fast lock is held, from
+the active run in the log; and inside the claim itself, which every send passes through one
+at a time, so two attempts racing each other still make one run.
+
+A retry gets the earlier run's answer: a background run's stream from its first frame (live
+while it runs); otherwise, once the run is over, its messages, stop reason and usage — as a
+stream or as JSON, as the retry asked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from uuid import UUID
+
+from anyio import to_thread
+
+from domain import ids
+from domain.conversation import Conversation
+from domain.run import Run
+from domain.stops import INTERNAL, MODEL_FAILURES
+from projections.message_reads import run_items
+from projections.runs import RunQueries, RunRow
+from service.context import Context
+from service.ports import ChunkLog
+from service.turn_state import Turn
+
+POLL_SECONDS = 0.05
+
+
+class Retries:
+    def __init__(self, ctx: Context, chunks: ChunkLog) -> None:
+        self.ctx = ctx
+        self.chunks = chunks
+        self.queries = RunQueries(ctx.store)
+
+    def earlier_run(self, stream_id: UUID, otids: list[str]) -> str | None:
+        """The run that took one of these otids in this conversation (views)."""
+        return self.queries.run_of_otids(str(stream_id), otids)
+
+    def run_holding(self, conversation: Conversation, otids: list[str]) -> str | None:
+        """Inside a claim: the active run, if it took one of these otids (from the log, as
+        its claim may not be projected yet), else an earlier run that did (views).
+        """
+        if not otids:
+            return None
+        active = conversation.active_run_id
+        if active is not None:
+            run = self.ctx.app.get(Run, ids.to_uuid(active))
+            if run is not None and set(run.otids) & set(otids):
+                return active
+        return self.earlier_run(conversation.id, otids)
+
+    async def answer(self, turn: Turn, run_id: str) -> None:
+        """Make ``turn`` the retry of ``run_id``: its stream follows the run's frames, or
+        its result is the run's, once the run is over.
+        """
+        turn.run_id = turn.stream.run_id = run_id
+        row = await to_thread.run_sync(self._row, run_id)
+        if turn.request.streaming and row.background and self.chunks.available_here(run_id):
+            turn.stream.background = True  # its source is now the run's chunk log
+            turn.finished.set()
+            return
+        row = await self._until_over(row)
+        items = [json.loads(item) for item in await to_thread.run_sync(self._items, run_id)]
+        # What the run answered, as its own response had it: not the input sent again.
+        inputs = set(turn.request.otids)
+        messages = [
+            {k: v for k, v in m.items() if k != "role"}  # the listing's own key (decisions §12)
+            for m in items
+            if not (m["role"] == "user" and m["otid"] in inputs)
+        ]
+        turn.replay = messages
+        result = turn.result
+        result.messages = messages
+        result.stop_reason = row.stop_reason or "error"
+        result.usage = row.state.get("usage") or result.usage
+        error = row.state.get("metadata", {}).get("error")
+        if row.status == "failed" and error:
+            error_type = error.get("error_type")
+            result.error = {
+                "message_type": "error_message",
+                "run_id": run_id,
+                "error_type": error_type,
+                "message": error.get("message"),
+                "detail": error.get("detail"),
+                "seq_id": None,
+            }
+            result.status = next(
+                (f.http_status for f in MODEL_FAILURES.values() if f.error_type == error_type),
+                INTERNAL.http_status,
+            )
+
+    def _row(self, run_id: str) -> RunRow:
+        self.ctx.projector.catch_up()  # the run may have started in another process
+        row = self.queries.get_any(run_id)
+        assert row is not None, run_id
+        return row
+
+    def _items(self, run_id: str) -> list[str]:
+        return run_items(self.ctx.store, run_id, True, None)
+
+    async def _until_over(self, row: RunRow) -> RunRow:
+        while row.status == "running":
+            await asyncio.sleep(POLL_SECONDS)
+            row = await to_thread.run_sync(self._row, row.id)
+        return row
