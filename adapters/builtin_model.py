@@ -17,7 +17,9 @@ import json
 import math
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
+from adapters.openai_wire import completion_options, tool_options, wire_message
 from service.model import (
     ChatMessage,
     ModelRequest,
@@ -161,6 +163,17 @@ class BuiltinModel:
 
     def check(self, handle: str) -> None:
         """The built-in model answers under any name."""
+
+    def payload(self, request: ModelRequest) -> dict[str, Any]:
+        """No provider is called: the request in OpenAI's shape, which is what this model
+        reads (its rule looks at the last messages and the tool names).
+        """
+        return {
+            "model": request.handle,
+            "messages": [wire_message(m) for m in request.messages],
+            **tool_options(request),
+            **completion_options(request.settings),
+        }
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from adapters.builtin_model import BuiltinModel
 from adapters.openai_model import OpenAICompatibleModel
@@ -158,6 +159,9 @@ class ModelRouter:
                 for name in sorted(names)
             ]
         return found
+
+    def payload(self, request: ModelRequest) -> dict[str, Any]:
+        return self.adapter_for(request.handle).payload(request)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         items = self.adapter_for(request.handle).stream(request)

@@ -11,8 +11,10 @@ silence between chunks), not the length of a whole answer that keeps streaming.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import AsyncIterator
+from typing import Any
 
 import openai
 
@@ -107,17 +109,21 @@ class OpenAICompatibleModel:
             )
         return self._client
 
+    def _fields(self, request: ModelRequest) -> dict[str, Any]:
+        return {
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            **tool_options(request),
+            **completion_options(request.settings),
+        }
+
+    def payload(self, request: ModelRequest) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self._encoder.body(request, self._fields(request)))
+        return parsed
+
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         client = self._get_client()
-        body = self._encoder.body(
-            request,
-            {
-                "stream": True,
-                "stream_options": {"include_usage": True},
-                **tool_options(request),
-                **completion_options(request.settings),
-            },
-        )
+        body = self._encoder.body(request, self._fields(request))
         text: list[str] = []
         usage: Usage | None = None
         finish_reason: str | None = None

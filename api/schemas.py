@@ -428,6 +428,16 @@ class MessageCreate(Wire):
     group_id: str | None = None
 
 
+class ClientSkillIn(Wire):
+    """A skill the client's environment offers (``client_skills``): listed in the system
+    prompt of this request only.
+    """
+
+    name: str
+    description: str
+    location: str
+
+
 class ClientToolIn(Wire):
     """A tool the client runs itself (``client_tools``)."""
 
@@ -498,8 +508,10 @@ class SendMessage(Wire):
         description="A system prompt for this request only, sent to the model as given "
         "(no memory blocks are added); nothing is stored.",
     )
-    client_skills: list[dict[str, Any]] | None = Field(
-        None, description="Not supported yet: a non-empty list is refused (400)."
+    client_skills: list[ClientSkillIn] | None = Field(
+        None,
+        description="Skills listed in an <available_skills> block after the system prompt, for "
+        "this request only (not with override_system, which is sent as given).",
     )
     streaming: bool = True
     stream_tokens: bool = False

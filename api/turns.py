@@ -12,7 +12,6 @@ from api import schemas
 from api.conversations import CONVERSATION_OR_AGENT
 from api.endpoint import Call, Endpoint
 from api.errors import RequestInvalid, detail, validation_errors
-from domain.errors import InvalidArgument
 from domain.stops import MODEL_FAILURES
 from projections.messages import plain_text
 from projections.runs import RunRow
@@ -94,15 +93,7 @@ def _parse(model: type[M], raw: dict[str, Any], where: str) -> M:
         raise RequestInvalid(validation_errors(exc, where)) from None
 
 
-NO_CLIENT_SKILLS = (
-    "client_skills is not supported by this server yet: send the request without it (an empty "
-    "list is accepted)."
-)
-
-
 def turn_request(body: schemas.SendMessage, streaming: bool) -> TurnRequest:
-    if body.client_skills:
-        raise InvalidArgument(NO_CLIENT_SKILLS)
     messages, approvals = _inputs(body)
     return TurnRequest(
         messages=messages,
@@ -118,6 +109,7 @@ def turn_request(body: schemas.SendMessage, streaming: bool) -> TurnRequest:
         streaming=streaming,
         include_compaction_messages=body.include_compaction_messages,
         override_system=body.override_system,
+        client_skills=tuple(skill.model_dump() for skill in body.client_skills or []),
         client_tools=tuple(
             ClientTool(
                 t.name, t.description or "", t.parameters or {"type": "object", "properties": {}}
@@ -132,6 +124,18 @@ async def send(call: Call) -> Response:
     if body.messages is not None and not body.messages:
         return detail(422, "Messages must not be empty")
     return await answer(call, call.path["conversation_id"], turn_request(body, body.streaming))
+
+
+async def preview(call: Call) -> Response:
+    """The provider request a send would make: nothing is sent or written."""
+    body: schemas.SendMessage = call.body
+    if body.messages is not None and not body.messages:
+        return detail(422, "Messages must not be empty")
+    request = turn_request(body, streaming=False)
+    payload = await run_in_threadpool(
+        call.services.turns.preview, DEFAULT_ACTOR, call.path["conversation_id"], request
+    )
+    return JSONResponse(payload)
 
 
 async def answer(call: Call, path_id: str, request: TurnRequest) -> Response:
@@ -247,6 +251,18 @@ ENDPOINTS = [
         body_required=True,
         path_ids=PATH,
         errors=(400, 401, 404, 409, 429, 500, 502, 503, 504),
+    ),
+    Endpoint(
+        "POST",
+        "/v1/conversations/{conversation_id}/messages/preview-raw-payload",
+        "preview_conversation_model_request",
+        "The exact request a send would make to the model's provider; nothing is sent or written",
+        preview,
+        dict[str, Any],
+        body=schemas.ConversationSendMessage,
+        body_required=True,
+        path_ids=PATH,
+        errors=(400, 404, 409),
     ),
     Endpoint(
         "POST",

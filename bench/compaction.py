@@ -50,6 +50,9 @@ class TimedModel:
         finally:
             self.seconds += clock() - started
 
+    def payload(self, request: ModelRequest) -> dict[str, Any]:
+        return self.inner.payload(request)
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

@@ -43,6 +43,14 @@ Continue executing and calling tools until the current task is complete or you n
 {CORE_MEMORY}"""
 
 
+def with_isolated(
+    agent_blocks: Sequence[Mapping[str, Any]], isolated: Sequence[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The blocks a conversation sees: its isolated copies in place of the agent's."""
+    overlay = {b["label"]: b for b in isolated}
+    return [overlay.get(b["label"], b) for b in agent_blocks]
+
+
 def render_block(block: Mapping[str, Any]) -> str:
     label = block["label"]
     description = block.get("description") or DEFAULT_DESCRIPTIONS.get(label, "")

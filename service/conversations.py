@@ -9,6 +9,7 @@ from domain import ids
 from domain.conversation import Conversation
 from domain.errors import Conflict, InvalidArgument, NotFound
 from domain.handles import validate_handle
+from domain.memory import with_isolated
 from projections.conversations import ConversationRow
 from service.agents import AgentService
 from service.context import Actor, Context
@@ -53,8 +54,7 @@ class ConversationService:
                         f"Block with label '{label}' not found on agent '{agent_id}'"
                     )
                 isolated.append({**block, "id": ids.new(ids.BLOCK)})
-            overlay = {b["label"]: b for b in isolated}
-            blocks = [overlay.get(b["label"], b) for b in agent.blocks]
+            blocks = with_isolated(agent.blocks, isolated)
             conversation = Conversation(
                 organization_id=actor.organization_id,
                 agent_id=agent_id,
@@ -178,8 +178,7 @@ class ConversationService:
 
         def command() -> tuple[list[Any], str]:
             conversation, agent = self.ctx.load_stream(actor, path_id)
-            overlay = {b["label"]: b for b in conversation.isolated_blocks}
-            blocks = [overlay.get(b["label"], b) for b in agent.blocks]
+            blocks = with_isolated(agent.blocks, conversation.isolated_blocks)
             count = self.ctx.conversations.message_count_of_agent(
                 actor.organization_id, conversation.agent_id
             )

@@ -20,6 +20,7 @@ from anyio import to_thread
 
 from domain import stops
 from domain.errors import BadRequest
+from domain.skills import request_system_prompt
 from projections.messages import plain_text
 from projections.runs import RunQueries
 from service import wire
@@ -75,7 +76,7 @@ class StepLoop:
                 turn.result.stop_reason = stops.CANCELLED
                 return
             history = await self._take(turn, history, saved)
-        inputs = [ChatMessage(m["role"], plain_text(m["content"])) for m in turn.request.messages]
+        inputs = _inputs(turn)
         for number in range(1, turn.request.max_steps + 1):
             if await self._cancelled(turn):
                 turn.result.stop_reason = stops.CANCELLED
@@ -124,13 +125,7 @@ class StepLoop:
         the run was cancelled meanwhile.
         """
         for attempt in range(1 + CONTEXT_RETRIES):
-            request = ModelRequest(
-                turn.handle,
-                _with_system(history + inputs, turn.request.override_system),
-                dict(turn.model_settings),
-                tools=turn.tools.specs(),
-                parallel_tool_calls=False if turn.tools.has_rules else None,
-            )
+            request = self._request(turn, history, inputs)
             try:
                 return await self._call_model(turn, request, step)
             except ModelError as exc:
@@ -140,6 +135,21 @@ class StepLoop:
                 # The provider counts differently: compact, then try again (spec §3.2).
                 history = await self._fit(turn, history, inputs, provider_refused=True)
         raise AssertionError("unreachable")
+
+    def _request(
+        self, turn: Turn, history: list[ChatMessage], inputs: list[ChatMessage]
+    ) -> ModelRequest:
+        return ModelRequest(
+            turn.handle,
+            _with_system(history + inputs, turn.request.override_system, turn.skills),
+            dict(turn.model_settings),
+            tools=turn.tools.specs(),
+            parallel_tool_calls=False if turn.tools.has_rules else None,
+        )
+
+    def first_request(self, turn: Turn) -> ModelRequest:
+        """The request the turn's first step would send (no compaction, nothing saved)."""
+        return self._request(turn, self._read_context(turn), _inputs(turn))
 
     async def _call_model(
         self, turn: Turn, request: ModelRequest, step: wire.StepIds
@@ -317,12 +327,22 @@ def plan_step(tools: ToolBox, step: wire.StepIds, answer: Answer, last: bool) ->
     return StepPlan(step, planned, run_now, ask, stop)
 
 
-def _with_system(messages: list[ChatMessage], override: str | None) -> list[ChatMessage]:
-    """The context with a request's own system prompt in place of the stored one."""
-    if override is None:
+def _inputs(turn: Turn) -> list[ChatMessage]:
+    return [ChatMessage(m["role"], plain_text(m["content"])) for m in turn.request.messages]
+
+
+def _with_system(
+    messages: list[ChatMessage], override: str | None, skills: str
+) -> list[ChatMessage]:
+    """The context with this request's system prompt: its override, or the stored one with
+    the request's skills (``domain/skills.py``).
+    """
+    if override is None and not skills:
         return messages
-    rest = messages[1:] if messages and messages[0].role == "system" else messages
-    return [ChatMessage("system", override), *rest]
+    has_system = bool(messages) and messages[0].role == "system"
+    stored = messages[0].content if has_system else ""
+    system = request_system_prompt(stored, override, skills)
+    return [ChatMessage("system", system), *(messages[1:] if has_system else messages)]
 
 
 def _model_text(message: ChatMessage) -> str:

@@ -32,6 +32,7 @@ class TurnRequest:
     approvals: list[dict[str, Any]] | None = None
     client_tools: tuple[ClientTool, ...] = ()
     override_system: str | None = None  # the model's system prompt for this request only
+    client_skills: tuple[dict[str, str], ...] = ()  # {name, description, location}
 
     @property
     def otids(self) -> list[str]:
@@ -78,6 +79,8 @@ class Turn:
     pending: dict[str, Any] | None = None
     # A repeated approval answer, or a retry's: the results recorded the first time, again.
     replay: list[dict[str, Any]] | None = None
+    # The <available_skills> block of this request's system prompt ("" for none).
+    skills: str = ""
     # The earlier run this request is a retry of (its otids were taken by that run).
     retry_of: str | None = None
 

@@ -27,6 +27,8 @@ from anyio import to_thread
 from domain import ids, stops
 from domain.conversation import Conversation
 from domain.errors import BUSY, PENDING_APPROVAL, BadRequest, Busy, Conflict
+from domain.memory import with_isolated
+from domain.skills import available_skills, skills_of
 from projections.message_reads import tool_results
 from service import frames
 from service.claims import Claims
@@ -50,6 +52,11 @@ NO_APPROVALS = (
 NOTHING_PENDING = (
     "Cannot process approval response: No tool call is currently awaiting approval. Please "
     "send a regular message to interact with the agent."
+)
+
+NO_PREVIEW_OF_APPROVALS = (
+    "preview-raw-payload previews a message: an approval answer runs tools before the model "
+    "is called, so there is no single request to show."
 )
 
 __all__ = ["Turn", "TurnRequest", "TurnResult", "TurnService", "TurnSettings"]
@@ -132,7 +139,9 @@ class TurnService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _prepare(self, actor: Actor, path_id: str, request: TurnRequest) -> Turn:
+    def _prepare(
+        self, actor: Actor, path_id: str, request: TurnRequest, *, find_retry: bool = True
+    ) -> Turn:
         conversation, agent = self.ctx.load_stream(actor, path_id)
         handle = request.override_model or conversation.model or agent.model or DEFAULT_HANDLE
         turn = Turn(
@@ -156,7 +165,15 @@ class TurnService:
             ),
             actor_user_id=actor.user_id,
             pending=conversation.pending_approval,
-            retry_of=self.retries.earlier_run(conversation.id, request.otids),
+            retry_of=self.retries.earlier_run(conversation.id, request.otids)
+            if find_retry
+            else None,
+            skills=available_skills(
+                skills_of(
+                    with_isolated(agent.blocks, conversation.isolated_blocks),
+                    request.client_skills,
+                )
+            ),
         )
         if turn.retry_of is not None:
             return turn  # answered as the earlier run was, whatever changed since
@@ -169,6 +186,15 @@ class TurnService:
             turn.request = replace(request, approvals=approvals)
             turn.replay = self._check_approvals(conversation, approvals)
         return turn
+
+    def preview(self, actor: Actor, path_id: str, request: TurnRequest) -> dict[str, Any]:
+        """The provider request body the first step of this send would make; nothing is
+        sent or written (a retry's otids are not looked up: this is never a send).
+        """
+        if request.approvals is not None:
+            raise BadRequest(NO_PREVIEW_OF_APPROVALS)
+        turn = self._prepare(actor, path_id, request, find_retry=False)
+        return self.model.payload(self.loop.first_request(turn))
 
     def _active_run(self, turn: Turn) -> str | None:
         """The run holding the conversation, from the log (another process's claim may not

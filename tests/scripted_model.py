@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from service.model import (
     ModelError,
@@ -71,6 +72,15 @@ class ScriptedModel:
         for index, word in enumerate(words):
             yield TextDelta(word if index == 0 else " " + word)
         yield Usage(prompt_tokens=len(request.messages), completion_tokens=len(words))
+
+    def payload(self, request: ModelRequest) -> dict[str, Any]:
+        """What a test can compare: the request as plain data."""
+        return {
+            "model": request.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "tools": [t.name for t in request.tools],
+            "settings": dict(request.settings),
+        }
 
     async def aclose(self) -> None:
         pass
