@@ -171,8 +171,8 @@ class BuiltinModel:
         return {
             "model": request.handle,
             "messages": [wire_message(m) for m in request.messages],
-            **tool_options(request),
-            **completion_options(request.settings),
+            **completion_options(request.settings, bool(request.tools)),
+            **tool_options(request),  # after: a tool rule's one call at a time wins
         }
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:

@@ -126,6 +126,11 @@ class ModelRouter:
             raise UnknownHandle(handle, self.known(), unconfigured=provider not in self.providers)
         return provider
 
+    def endpoint(self, handle: str) -> str | None:
+        provider, _, _ = handle.partition("/")
+        config = self.providers.get(normalize_provider(provider))
+        return None if config is None else config.base_url
+
     def check(self, handle: str) -> None:
         self._route(handle)
 

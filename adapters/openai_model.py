@@ -113,8 +113,8 @@ class OpenAICompatibleModel:
         return {
             "stream": True,
             "stream_options": {"include_usage": True},
-            **tool_options(request),
-            **completion_options(request.settings),
+            **completion_options(request.settings, bool(request.tools)),
+            **tool_options(request),  # after: a tool rule's one call at a time wins
         }
 
     def payload(self, request: ModelRequest) -> dict[str, Any]:

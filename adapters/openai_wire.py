@@ -12,6 +12,7 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
+from domain.model_settings import OPENAI_SETTINGS
 from service.model import (
     ChatMessage,
     ModelRequest,
@@ -58,6 +59,7 @@ def tool_options(request: ModelRequest) -> dict[str, Any]:
                     "name": tool.name,
                     "description": tool.description,
                     "parameters": dict(tool.parameters),
+                    **({"strict": True} if request.settings.get("strict") else {}),
                 },
             }
             for tool in request.tools
@@ -65,7 +67,7 @@ def tool_options(request: ModelRequest) -> dict[str, Any]:
     }
     if request.tool_choice is not None:
         options["tool_choice"] = request.tool_choice
-    if request.parallel_tool_calls is not None:
+    if request.parallel_tool_calls is not None:  # tool rules: one call at a time
         options["parallel_tool_calls"] = request.parallel_tool_calls
     return options
 
@@ -105,17 +107,21 @@ def chunk_usage(raw: Any) -> Usage | None:
     )
 
 
-def completion_options(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """The request settings an OpenAI-compatible endpoint understands (absent/None dropped)."""
+def completion_options(settings: Mapping[str, Any], has_tools: bool = True) -> dict[str, Any]:
+    """The agent's ``model_settings`` as chat-completions fields (``domain/model_settings``:
+    each was checked when set). None means "the provider's default" and is left out.
+    """
     options: dict[str, Any] = {}
-    for key in ("temperature", "top_p"):
-        if settings.get(key) is not None:
-            options[key] = settings[key]
-    max_tokens = settings.get("max_tokens")
-    if max_tokens is None:
-        max_tokens = settings.get("max_output_tokens")
-    if max_tokens is not None:
-        options["max_tokens"] = max_tokens
+    for key, field in OPENAI_SETTINGS.items():
+        value = settings.get(key)
+        if value is None or field in options:
+            continue
+        if field == "parallel_tool_calls" and not has_tools:
+            continue  # OpenAI refuses it on a request without tools
+        options[field] = value
+    effort = (settings.get("reasoning") or {}).get("reasoning_effort")
+    if effort is not None:
+        options.setdefault("reasoning_effort", effort)
     return options
 
 

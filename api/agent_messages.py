@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from api import render, schemas
+from api.agents import one_agent
 from api.conversations import messages_page
 from api.endpoint import Call, Endpoint
 from api.errors import detail
@@ -69,7 +70,9 @@ async def reset(call: Call) -> Response:
     row = await run_in_threadpool(
         call.services.agents.reset_messages, DEFAULT_ACTOR, call.path["agent_id"]
     )
-    return JSONResponse(None if sdk_v1(call.request) else render.agent(row))
+    if sdk_v1(call.request):
+        return JSONResponse(None)
+    return await one_agent(call, row)
 
 
 ENDPOINTS = [

@@ -10,8 +10,10 @@ from starlette.responses import JSONResponse, Response
 from api import render, schemas
 from api.endpoint import Call, Endpoint
 from api.errors import detail
+from api.llm_config import apply_llm_config, embedding_handle
 from api.paging import page
 from domain import ids, tools
+from projections.agents import AgentRow
 from service.agents import AgentSpec, BlockSpec
 from service.compaction import default_settings
 from service.context import DEFAULT_ACTOR
@@ -39,24 +41,41 @@ def _tool_rules(body: schemas.CreateAgent) -> list[dict[str, str]]:
     return rules
 
 
+def as_json(call: Call, rows: list[AgentRow]) -> list[dict[str, Any]]:
+    """Agents as Letta shows them, each with its in-context message ids (one query)."""
+    message_ids = call.services.agents.message_ids(rows)
+    return [render.agent(row, message_ids[row.id]) for row in rows]
+
+
+async def one_agent(call: Call, row: AgentRow) -> Response:
+    return JSONResponse((await run_in_threadpool(as_json, call, [row]))[0])
+
+
 async def create(call: Call) -> Response:
     body: schemas.CreateAgent = call.body
+    model, embedding = body.model, body.embedding
+    settings = body.model_dump(include=set(SETTINGS_FIELDS))
+    if body.llm_config is not None:
+        endpoint_of = call.services.catalog.endpoint
+        model, settings = apply_llm_config(body.llm_config, model, settings, endpoint_of)
+    if body.embedding_config is not None:
+        embedding = embedding_handle(body.embedding_config, embedding)
     spec = AgentSpec(
         name=body.name,
         system=body.system,
         agent_type=body.agent_type,
-        model=body.model,
-        embedding=body.embedding,
+        model=model,
+        embedding=embedding,
         memory_blocks=[BlockSpec(**b.model_dump()) for b in body.memory_blocks or []],
         include_base_tools=body.include_base_tools,
         tools=body.tools or [],
         tool_ids=body.tool_ids or [],
         tool_rules=_tool_rules(body),
         settings={
-            **body.model_dump(include=set(SETTINGS_FIELDS)),
+            **settings,
             # Letta's defaults under what the client set (spec §2.8).
             "compaction_settings": default_settings(
-                body.model,
+                model,
                 body.compaction_settings.model_dump(exclude_unset=True)
                 if body.compaction_settings
                 else None,
@@ -64,7 +83,7 @@ async def create(call: Call) -> Response:
         },
     )
     row = await run_in_threadpool(call.services.agents.create, DEFAULT_ACTOR, spec)
-    return JSONResponse(render.agent(row))
+    return await one_agent(call, row)
 
 
 async def update(call: Call) -> Response:
@@ -87,7 +106,7 @@ async def update(call: Call) -> Response:
     row = await run_in_threadpool(
         call.services.agents.update, DEFAULT_ACTOR, call.path["agent_id"], changes
     )
-    return JSONResponse(render.agent(row))
+    return await one_agent(call, row)
 
 
 async def list_(call: Call) -> Response:
@@ -105,7 +124,7 @@ async def list_(call: Call) -> Response:
             query_text=q.query_text,
         )
     )
-    return JSONResponse([render.agent(row) for row in rows])
+    return JSONResponse(await run_in_threadpool(as_json, call, rows))
 
 
 async def count(call: Call) -> Response:
@@ -122,7 +141,7 @@ async def list_blocks(call: Call) -> Response:
 
 async def retrieve(call: Call) -> Response:
     row = await run_in_threadpool(call.services.agents.get, DEFAULT_ACTOR, call.path["agent_id"])
-    return JSONResponse(render.agent(row))
+    return await one_agent(call, row)
 
 
 async def delete(call: Call) -> Response:

@@ -45,6 +45,11 @@ def block(data: dict[str, Any]) -> BlockOut:
     return BlockOut.model_validate(data)
 
 
+def max_tokens(model_settings: dict[str, Any]) -> int | None:
+    found = model_settings.get("max_tokens", model_settings.get("max_output_tokens"))
+    return None if found is None else int(found)
+
+
 def llm_config(handle: str | None, settings: dict[str, Any]) -> dict[str, Any]:
     provider, _, name = (handle or "letta/letta-free").partition("/")
     return {
@@ -53,8 +58,8 @@ def llm_config(handle: str | None, settings: dict[str, Any]) -> dict[str, Any]:
         "model_endpoint_type": provider,
         "model_endpoint": None,
         "context_window": settings.get("context_window_limit") or CONTEXT_WINDOW,
-        "temperature": 0.7,
-        "max_tokens": None,
+        "temperature": (settings.get("model_settings") or {}).get("temperature", 0.7),
+        "max_tokens": max_tokens(settings.get("model_settings") or {}),
     }
 
 
@@ -70,7 +75,7 @@ def embedding_config(handle: str | None) -> dict[str, Any] | None:
     }
 
 
-def agent(row: AgentRow) -> dict[str, Any]:
+def agent(row: AgentRow, message_ids: list[str]) -> dict[str, Any]:
     state = row.state
     settings = state["settings"]
     blocks = [block(b) for b in state["blocks"]]
@@ -92,7 +97,7 @@ def agent(row: AgentRow) -> dict[str, Any]:
         tools=[tool(tools.BY_ID[t]) for t in state.get("tool_ids", []) if t in tools.BY_ID],
         sources=[],
         tool_rules=state.get("tool_rules", []),
-        message_ids=[],
+        message_ids=message_ids,
         timezone=settings.get("timezone"),
         compaction_settings=settings.get("compaction_settings"),
         created_by_id=state["created_by_id"],

@@ -167,6 +167,14 @@ class CreateAgent(Wire):
     tool_ids: list[str] | None = None
     tool_rules: list[ToolRuleIn] | None = None
     compaction_settings: CompactionSettings | None = None
+    llm_config: dict[str, Any] | None = Field(
+        None,
+        description="Deprecated (Letta): the model, its context window and settings, applied "
+        "as model / context_window_limit / model_settings; other fields refused.",
+    )
+    embedding_config: dict[str, Any] | None = Field(
+        None, description="Deprecated (Letta): the embedding handle, applied as embedding."
+    )
 
 
 # UpdateAgent fields whose effect convlog does not implement: refused when given a value.

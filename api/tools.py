@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api import render, schemas
+from api.agents import one_agent
 from api.endpoint import Call, Endpoint
 from api.errors import detail
 from domain import ids, tools
@@ -74,7 +75,9 @@ async def _changed(call: Call, change: ToolChange) -> Response:
         call.services.agents.change_tools, DEFAULT_ACTOR, call.path["agent_id"], change
     )
     # Letta answers SDK 1.x clients with null and older clients with the agent.
-    return JSONResponse(None if sdk_v1(call.request) else render.agent(row))
+    if sdk_v1(call.request):
+        return JSONResponse(None)
+    return await one_agent(call, row)
 
 
 def sdk_v1(request: Request) -> bool:

@@ -250,6 +250,17 @@ class ConversationQueries:
         )
         return ConversationRow.from_row(rows[0]) if rows else None
 
+    def get_many(self, conversation_uuids: list[str]) -> dict[str, ConversationRow]:
+        """Rows by id, deleted ones and agents' own contexts included."""
+        if not conversation_uuids:
+            return {}
+        marks = ", ".join(["%s"] * len(conversation_uuids))
+        rows = self.store.query(
+            f"SELECT {COLUMNS} FROM conversations WHERE id IN ({marks})", conversation_uuids
+        )
+        found = [ConversationRow.from_row(row) for row in rows]
+        return {row.id: row for row in found}
+
     def ids_of_agent(self, agent_id: str, include_deleted_agent: bool = False) -> list[str]:
         """Every conversation of an agent not deleted itself, its own context included."""
         rows = self.store.query(

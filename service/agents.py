@@ -18,6 +18,7 @@ from domain.memory import (
     DEFAULT_DESCRIPTIONS,
     DEFAULT_SYSTEM_PROMPT,
 )
+from domain.model_settings import check_model_settings
 from projections.agents import AgentRow
 from service.context import Actor, Context
 from service.prompts import system_message
@@ -72,6 +73,7 @@ class AgentService:
     def create(self, actor: Actor, spec: AgentSpec) -> AgentRow:
         validate_handle(spec.model)
         validate_handle(spec.embedding)
+        check_model_settings(spec.settings.get("model_settings"))
         labels = [b.label for b in spec.memory_blocks]
         if len(set(labels)) != len(labels):
             raise InvalidArgument("Duplicate block labels are not allowed")
@@ -125,6 +127,13 @@ class AgentService:
         )
         self.ctx.settle(self.ctx.app.save_new(agent, own))
         return self.get(actor, agent_id)
+
+    def message_ids(self, rows: list[AgentRow]) -> dict[str, list[str]]:
+        """Each agent's in-context message ids: those of its own context, in model order."""
+        own = {r.id: str(ids.default_conversation_id(ids.to_uuid(r.id))) for r in rows}
+        found = self.ctx.conversations.get_many(list(own.values()))
+        windows = self.ctx.messages.in_context_ids([c.window for c in found.values()])
+        return {agent_id: windows.get(uuid, []) for agent_id, uuid in own.items()}
 
     def get(self, actor: Actor, agent_id: str) -> AgentRow:
         row = self.ctx.agents.get(actor.organization_id, agent_id)
@@ -191,6 +200,7 @@ class AgentService:
         """
         validate_handle(changes.get("model"))
         validate_handle(changes.get("embedding"))
+        check_model_settings((changes.get("settings") or {}).get("model_settings"))
 
         def command() -> list[Any]:
             agent = self.load(actor, agent_id)

@@ -10,6 +10,7 @@ from domain.conversation import Conversation
 from domain.errors import Conflict, InvalidArgument, NotFound
 from domain.handles import validate_handle
 from domain.memory import with_isolated
+from domain.model_settings import check_model_settings
 from projections.conversations import ConversationRow
 from service.agents import AgentService
 from service.context import Actor, Context
@@ -39,6 +40,7 @@ class ConversationService:
         if not ids.is_valid(ids.AGENT, agent_id):
             raise NotFound("Agent not found")
         validate_handle(model)
+        check_model_settings(model_settings)
         labels = isolated_block_labels or []
         if len(set(labels)) != len(labels):
             raise Conflict("Each isolated block label may be given once")
@@ -140,6 +142,7 @@ class ConversationService:
         self, actor: Actor, conversation_id: str, changes: dict[str, Any]
     ) -> ConversationRow:
         validate_handle(changes.get("model"))
+        check_model_settings(changes.get("model_settings"))
         self.get(actor, conversation_id)
 
         def command() -> list[Any]:

@@ -178,6 +178,12 @@ class ModelCatalog(Protocol):
         """Every handle the configured providers serve (the built-in model included)."""
         ...
 
+    def endpoint(self, handle: str) -> str | None:
+        """The base URL requests for ``handle`` go to; None for the built-in model or a
+        provider that is not configured.
+        """
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -59,7 +59,21 @@ def upgrade(version: str, views: dict[str, Any]) -> dict[str, Any]:
         for agent in views["agents"]:
             assert agent["tools"] == []
             agent["tools"] = base
+    if version in ("v0.1.0", "v0.2.0"):
+        # Agents showed no message_ids; they now show their own context's in-context ids:
+        # all it listed in v0.1.0, only the system message after v0.2.0's writer reset it.
+        for agent in views["agents"]:
+            assert agent["message_ids"] == []
+            listed = in_context(views["agent_messages"][agent["id"]])
+            agent["message_ids"] = listed if version == "v0.1.0" else listed[:1]
     return views
+
+
+def in_context(listed: list[dict[str, Any]]) -> list[str]:
+    """The in-context ids of an agent's own context as listed (never compacted in the golden
+    logs): every message but summaries.
+    """
+    return [m["id"] for m in listed if m.get("role") != "summary"]
 
 
 def test_there_is_a_golden_log() -> None:

@@ -36,6 +36,11 @@ def expected_views(services: Services, render: ModuleType) -> dict[str, Any]:
         limit=1000,
     )
     in_context = services.conversations.in_context_ids(conversations)
+    message_ids = (
+        services.agents.message_ids(agents)
+        if hasattr(services.agents, "message_ids")
+        else {a.id: [] for a in agents}
+    )
     runs = services.runs.list_runs(
         actor,
         agent_id=None,
@@ -46,7 +51,7 @@ def expected_views(services: Services, render: ModuleType) -> dict[str, Any]:
         limit=1000,
     )
     return {
-        "agents": [render.agent(row) for row in agents],
+        "agents": [render.agent(row, message_ids[row.id]) for row in agents],
         "agent_messages": {row.id: _messages(services, row.id) for row in agents},
         "conversations": [render.conversation(row, in_context[row.id]) for row in conversations],
         "messages": {

@@ -14,7 +14,9 @@ from service.agents import AgentSpec, BlockSpec
 from tests.unit.seed import (
     ACTOR,
     OTHER_ORG,
+    append,
     head,
+    listed_ids,
     listing,
     load,
     new_agent,
@@ -256,3 +258,15 @@ def test_walking_back_with_before_lists_every_agent_once(
         walked = page + walked
         before = ids_by_name[page[0]]
     assert walked == ordered[:-1]
+
+
+def test_message_ids_are_the_agents_own_in_context_messages(services: Services) -> None:
+    agent = new_agent(services)
+    own = services.conversations.resolve(ACTOR, agent.id)
+    system = listed_ids(services, agent.id)
+    said = append(services, str(own), "hello", "again")
+    other = new_conversation(services, agent.id)
+    append(services, other.id, "elsewhere")  # another conversation's messages are not here
+    assert services.agents.message_ids([agent]) == {agent.id: system + said}
+    services.agents.reset_messages(ACTOR, agent.id)
+    assert services.agents.message_ids([agent]) == {agent.id: system}

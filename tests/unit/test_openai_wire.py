@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import json
 
-from adapters.openai_wire import RequestEncoder, chunk_usage, deltas, wire_message
+import pytest
+
+from adapters.openai_wire import (
+    RequestEncoder,
+    chunk_usage,
+    completion_options,
+    deltas,
+    tool_options,
+    wire_message,
+)
+from domain.errors import InvalidArgument
+from domain.model_settings import check_model_settings
 from service.model import (
     ChatMessage,
     ModelRequest,
@@ -12,6 +23,7 @@ from service.model import (
     TextDelta,
     ToolCall,
     ToolCallDelta,
+    ToolSpec,
     Usage,
 )
 
@@ -64,3 +76,49 @@ def test_deltas_and_usage_of_a_chunk() -> None:
     }
     assert chunk_usage(raw) == Usage(3, 4, reasoning_tokens=2)
     assert chunk_usage(None) is None
+
+
+def test_every_model_setting_reaches_the_request_and_unknown_ones_are_refused() -> None:
+    settings = {
+        "temperature": 0.1,
+        "top_p": 0.9,
+        "max_output_tokens": 77,
+        "frequency_penalty": 0.5,
+        "presence_penalty": 0.25,
+        "seed": 7,
+        "stop": ["END"],
+        "response_format": {"type": "json_object"},
+        "reasoning": {"reasoning_effort": "low"},
+        "verbosity": "low",
+        "parallel_tool_calls": True,
+        "strict": True,
+        "provider_type": "openai",
+    }
+    check_model_settings(settings)
+    tool = ToolSpec("t", "d", {"type": "object", "properties": {}})
+    with_tools = ModelRequest("openai/x", CONTEXT, settings, tools=(tool,))
+    options = {**completion_options(settings, True), **tool_options(with_tools)}
+    assert {k: v for k, v in options.items() if k != "tools"} == {
+        "temperature": 0.1,
+        "top_p": 0.9,
+        "max_tokens": 77,
+        "frequency_penalty": 0.5,
+        "presence_penalty": 0.25,
+        "seed": 7,
+        "stop": ["END"],
+        "response_format": {"type": "json_object"},
+        "reasoning_effort": "low",
+        "verbosity": "low",
+        "parallel_tool_calls": True,
+    }
+    assert options["tools"][0]["function"]["strict"] is True
+    # No tools: no parallel_tool_calls (OpenAI refuses it); tool rules force one at a time.
+    assert "parallel_tool_calls" not in completion_options(settings, False)
+    ruled = ModelRequest("openai/x", CONTEXT, settings, tools=(tool,), parallel_tool_calls=False)
+    assert {**completion_options(settings, True), **tool_options(ruled)}[
+        "parallel_tool_calls"
+    ] is False
+    with pytest.raises(InvalidArgument, match="thinking"):
+        check_model_settings({"temperature": 1, "thinking": {"type": "enabled"}})
+    with pytest.raises(InvalidArgument, match="reasoning"):
+        check_model_settings({"reasoning": {"summary": "auto"}})
