@@ -44,6 +44,10 @@ def wire_message(message: ChatMessage) -> dict[str, Any]:
                 for call in message.tool_calls
             ],
         }
+    if message.images:  # text and images as content parts
+        parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+        parts += [{"type": "image_url", "image_url": {"url": url}} for url in message.images]
+        return {"role": message.role, "content": parts}
     return {"role": message.role, "content": message.content}
 
 

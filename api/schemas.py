@@ -6,7 +6,7 @@ Unknown fields are ignored, as in Letta (newer SDKs send fields this version doe
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -426,10 +426,38 @@ class EventOut(Wire):
 # -- turns ----------------------------------------------------------------------------------
 
 
+class TextPart(Wire):
+    type: Literal["text"]
+    text: str
+
+
+class UrlImage(Wire):
+    type: Literal["url"]
+    url: str = Field(min_length=1)
+
+
+class Base64Image(Wire):
+    type: Literal["base64"]
+    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
+    data: str = Field(min_length=1)
+
+
+class ImagePart(Wire):
+    """An image the model sees (by URL, or inline as base64). Letta's ``letta`` source, a
+    file uploaded to Letta's own storage, does not exist here and is refused.
+    """
+
+    type: Literal["image"]
+    source: Annotated[UrlImage | Base64Image, Field(discriminator="type")]
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
 class MessageCreate(Wire):
     type: Literal["message"] | None = "message"
     role: Literal["user", "system", "assistant"]
-    content: str | list[dict[str, Any]]
+    content: str | list[ContentPart]
     name: str | None = None
     otid: str | None = None
     sender_id: str | None = None
@@ -501,7 +529,7 @@ class ToolRuleIn(Wire):
 
 class SendMessage(Wire):
     messages: list[dict[str, Any]] | None = None
-    input: str | list[dict[str, Any]] | None = None
+    input: str | list[ContentPart] | None = None
     max_steps: int = Field(50, ge=1, le=10_000)
     use_assistant_message: bool = True
     assistant_message_tool_name: str = "send_message"

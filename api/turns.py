@@ -27,7 +27,12 @@ PATH: dict[str, tuple[str, ...]] = {"conversation_id": CONVERSATION_OR_AGENT}
 def _inputs(body: schemas.SendMessage) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
     """The request's user messages, and its answer to a pending approval (if any)."""
     if body.input is not None:
-        return [{"role": "user", "content": body.input}], None
+        content = (
+            body.input
+            if isinstance(body.input, str)
+            else [part.model_dump(exclude_none=True) for part in body.input]
+        )
+        return [{"role": "user", "content": content}], None
     assert body.messages is not None
     messages: list[dict[str, Any]] = []
     approvals: list[dict[str, Any]] | None = None

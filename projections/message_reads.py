@@ -17,7 +17,7 @@ from projections.store import Row, ViewStore
 
 T = TypeVar("T")
 
-CONTEXT_COLUMNS = "position, role, text, message_type, step_id, calls, tool_call_id"
+CONTEXT_COLUMNS = "position, role, text, message_type, step_id, calls, tool_call_id, images"
 
 
 @dataclass(frozen=True)
@@ -171,8 +171,17 @@ def in_window(
 
 
 def _context_row(key: int, row: Row) -> ContextRow:
-    _, role, text, kind, step, calls, call = row
-    return ContextRow(key, role, text, kind, step, json.loads(calls) if calls else None, call)
+    _, role, text, kind, step, calls, call, images = row
+    return ContextRow(
+        key,
+        role,
+        text,
+        kind,
+        step,
+        json.loads(calls) if calls else None,
+        call,
+        tuple(json.loads(images)) if images else (),
+    )
 
 
 def model_rows(store: ViewStore, window: Window, after: int | None = None) -> list[ContextRow]:

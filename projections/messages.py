@@ -72,6 +72,7 @@ class ContextRow:
     step_id: str | None = None
     calls: list[dict[str, Any]] | None = None  # tool calls: [{tool_call_id, name, arguments}]
     tool_call_id: str | None = None  # the call a tool result answers
+    images: tuple[str, ...] = ()  # image URLs (data: URLs for inline images), in order
 
 
 def context_row(e: Conversation.MessageAppended) -> ContextRow:
@@ -89,12 +90,14 @@ def context_row(e: Conversation.MessageAppended) -> ContextRow:
         e.step_id,
         calls or None,
         extra.get("tool_call_id") if e.message_type == "tool_return_message" else None,
+        image_urls(e.content),
     )
 
 
 class MessageList(Projection):
     name = "messages"
-    # 2: step_id, calls, tool_call_id for the model's context; 3: run_id; 4: lineage (forks)
+    # 2: step_id, calls, tool_call_id for the model's context; 3: run_id; 4: lineage (forks),
+    # images
     version = 4
     tables: ClassVar[dict[str, list[str]]] = {
         "messages": [
@@ -102,7 +105,7 @@ class MessageList(Projection):
             " conversation_id TEXT NOT NULL, position INTEGER NOT NULL,"
             " message_id TEXT NOT NULL, role TEXT NOT NULL, message_type TEXT NOT NULL,"
             " created_at BIGINT NOT NULL, item TEXT NOT NULL, text TEXT NOT NULL,"
-            " step_id TEXT, calls TEXT, tool_call_id TEXT, run_id TEXT,"
+            " step_id TEXT, calls TEXT, tool_call_id TEXT, run_id TEXT, images TEXT,"
             " PRIMARY KEY (conversation_id, position))",
             "CREATE INDEX IF NOT EXISTS {messages_by_run} ON {messages} (run_id, position)",
             "CREATE UNIQUE INDEX IF NOT EXISTS {messages_by_id} ON {messages} (message_id)",
@@ -123,7 +126,7 @@ class MessageList(Projection):
         w.insert(
             "messages",
             "conversation_id, position, message_id, role, message_type, created_at, item, text,"
-            " step_id, calls, tool_call_id, run_id",
+            " step_id, calls, tool_call_id, run_id, images",
             (
                 str(e.originator_id),
                 e.originator_version,
@@ -138,6 +141,7 @@ class MessageList(Projection):
                 None if row.calls is None else dumps(row.calls),
                 row.tool_call_id,
                 e.run_id,
+                dumps(list(row.images)) if row.images else None,
             ),
         )
 
@@ -209,6 +213,24 @@ class MessageList(Projection):
             "UPDATE {messages} SET item = %s, text = %s WHERE message_id = %s",
             (dumps(item), plain_text(e.content), e.message_id),
         )
+
+
+def image_urls(content: Any) -> tuple[str, ...]:
+    """The images of a message's content parts, as URLs the providers take."""
+    if not isinstance(content, list):
+        return ()
+    found = []
+    for part in content:
+        source = (
+            part.get("source") if isinstance(part, dict) and part.get("type") == "image" else None
+        )
+        if not isinstance(source, dict):
+            continue
+        if source.get("type") == "url":
+            found.append(str(source["url"]))
+        elif source.get("type") == "base64":
+            found.append(f"data:{source['media_type']};base64,{source['data']}")
+    return tuple(found)
 
 
 def plain_text(content: Any) -> str:

@@ -51,7 +51,7 @@ def to_chat(rows: Sequence[ContextRow]) -> list[ChatMessage]:
         elif row.role == "summary":
             messages.append(ChatMessage("user", row.text))
         elif row.role in ("system", "user", "assistant"):
-            messages.append(ChatMessage(row.role, row.text))  # type: ignore[arg-type]
+            messages.append(ChatMessage(row.role, row.text, images=row.images))  # type: ignore[arg-type]
         last_step = row.step_id
     return messages
 

@@ -21,7 +21,7 @@ from anyio import to_thread
 from domain import stops
 from domain.errors import BadRequest
 from domain.skills import request_system_prompt
-from projections.messages import plain_text
+from projections.messages import image_urls, plain_text
 from projections.runs import RunQueries
 from service import wire
 from service.compaction import Compaction, CompactionService, estimate_tokens
@@ -328,7 +328,10 @@ def plan_step(tools: ToolBox, step: wire.StepIds, answer: Answer, last: bool) ->
 
 
 def _inputs(turn: Turn) -> list[ChatMessage]:
-    return [ChatMessage(m["role"], plain_text(m["content"])) for m in turn.request.messages]
+    return [
+        ChatMessage(m["role"], plain_text(m["content"]), images=image_urls(m["content"]))
+        for m in turn.request.messages
+    ]
 
 
 def _with_system(

@@ -35,6 +35,7 @@ class ChatMessage:
     content: str
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
+    images: tuple[str, ...] = ()  # image URLs (or data: URLs) a user message shows
 
 
 @dataclass(frozen=True)

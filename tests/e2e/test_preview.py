@@ -90,3 +90,33 @@ def test_bad_previews(http: httpx.Client) -> None:
     )
     no_skill_name = http.post(path, json={"input": "x", "client_skills": [{"description": "d"}]})
     assert no_skill_name.status_code == 422
+
+
+def test_images_reach_the_model_now_and_on_later_turns(
+    http: httpx.Client, fake_openai: FakeOpenAI
+) -> None:
+    conv = conversation(http)
+    parts = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.png"}},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBO"}},
+    ]
+    sent = http.post(
+        f"/v1/conversations/{conv}/messages",
+        json={"messages": [{"role": "user", "content": parts}], "streaming": False},
+    )
+    assert sent.status_code == 200, sent.text
+    wanted = [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBO"}},
+    ]
+    assert fake_openai.requests[-1].body["messages"][-1] == {"role": "user", "content": wanted}
+    later = preview(http, conv, input="and now?")
+    assert {"role": "user", "content": wanted} in later["messages"]  # read back from the views
+    letta_file = {"type": "image", "source": {"type": "letta", "file_id": "file-1"}}
+    refused = http.post(
+        f"/v1/conversations/{conv}/messages",
+        json={"input": [letta_file], "streaming": False},
+    )
+    assert refused.status_code == 422
