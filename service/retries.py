@@ -61,13 +61,15 @@ class Retries:
         its result is the run's, once the run is over.
         """
         turn.run_id = turn.stream.run_id = run_id
-        row = await to_thread.run_sync(self._row, run_id)
+        row, listed = await to_thread.run_sync(self._look, run_id)
         if turn.request.streaming and row.background and self.chunks.available_here(run_id):
             turn.stream.background = True  # its source is now the run's chunk log
             turn.finished.set()
             return
-        row = await self._until_over(row)
-        items = [json.loads(item) for item in await to_thread.run_sync(self._items, run_id)]
+        while listed is None:  # still running: its answer is not all there yet
+            await asyncio.sleep(POLL_SECONDS)
+            row, listed = await to_thread.run_sync(self._look, run_id)
+        items = [json.loads(item) for item in listed]
         # What the run answered, as its own response had it: not the input sent again.
         inputs = set(turn.request.otids)
         messages = [
@@ -96,17 +98,13 @@ class Retries:
                 INTERNAL.http_status,
             )
 
-    def _row(self, run_id: str) -> RunRow:
-        self.ctx.projector.catch_up()  # the run may have started in another process
+    def _look(self, run_id: str) -> tuple[RunRow, list[str] | None]:
+        """The run and, once it is over, the items it listed (one trip to the views)."""
         row = self.queries.get_any(run_id)
+        if row is None or row.status == "running":
+            self.ctx.projector.catch_up()  # it may have started or ended in another process
+            row = self.queries.get_any(run_id)
         assert row is not None, run_id
-        return row
-
-    def _items(self, run_id: str) -> list[str]:
-        return run_items(self.ctx.store, run_id, True, None)
-
-    async def _until_over(self, row: RunRow) -> RunRow:
-        while row.status == "running":
-            await asyncio.sleep(POLL_SECONDS)
-            row = await to_thread.run_sync(self._row, row.id)
-        return row
+        if row.status == "running":
+            return row, None
+        return row, run_items(self.ctx.store, run_id, True, None)
