@@ -66,7 +66,9 @@ async def create(call: Call) -> Response:
         agent_type=body.agent_type,
         model=model,
         embedding=embedding,
-        memory_blocks=[BlockSpec(**b.model_dump()) for b in body.memory_blocks or []],
+        memory_blocks=[
+            BlockSpec(**b.model_dump(exclude={"project_id"})) for b in body.memory_blocks or []
+        ],
         include_base_tools=body.include_base_tools,
         tools=body.tools or [],
         tool_ids=body.tool_ids or [],
@@ -162,7 +164,8 @@ async def retrieve_block(call: Call) -> Response:
 
 async def update_block(call: Call) -> Response:
     body: schemas.UpdateBlock = call.body
-    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    given = body.model_dump(exclude_unset=True, exclude={"project_id"})
+    changes = {k: v for k, v in given.items() if v is not None}
     data = await run_in_threadpool(
         call.services.agents.update_block,
         DEFAULT_ACTOR,

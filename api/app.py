@@ -17,6 +17,7 @@ from starlette.routing import Route
 from api import (
     agent_messages,
     agents,
+    blocks,
     conversations,
     models,
     openapi,
@@ -52,6 +53,7 @@ ENDPOINTS: list[Endpoint] = [
     *conversations.ENDPOINTS,
     *turns.ENDPOINTS,
     *agents.ENDPOINTS,
+    *blocks.ENDPOINTS,
     *tools.ENDPOINTS,
     *agent_messages.ENDPOINTS,
     *models.ENDPOINTS,

@@ -101,6 +101,33 @@ class ListEventsQuery(Wire):
     limit: int = Field(100, ge=1, le=1000)
 
 
+# Letta's block fields for templates, tags and hiding, which convlog does not implement:
+# refused when given a value other than the default.
+UNSUPPORTED_BLOCK_FIELDS = (
+    "tags",
+    "is_template",
+    "template_name",
+    "template_id",
+    "base_template_id",
+    "deployment_id",
+    "entity_id",
+    "hidden",
+    "preserve_on_migration",
+)
+
+
+def refuse_block_fields(data: Any, extra: tuple[str, ...] = ()) -> Any:
+    if isinstance(data, dict):
+        given = sorted(
+            k
+            for k in (*UNSUPPORTED_BLOCK_FIELDS, *extra)
+            if data.get(k) not in (None, False, [], "")
+        )
+        if given:
+            raise ValueError(f"convlog does not support the block fields {', '.join(given)}")
+    return data
+
+
 class CreateBlock(Wire):
     label: str = Field(min_length=1)
     value: str
@@ -108,6 +135,12 @@ class CreateBlock(Wire):
     description: str | None = None
     read_only: bool = False
     metadata: dict[str, Any] = Field(default_factory=dict)
+    project_id: str | None = Field(None, description="Accepted and ignored (one project).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data: Any) -> Any:
+        return refuse_block_fields(data)
 
 
 class CompactionSettings(Wire):
@@ -232,12 +265,52 @@ class UpdateAgent(Wire):
         return data
 
 
+# Letta's block-list filters convlog does not implement: refused when given a value.
+UNSUPPORTED_BLOCK_FILTERS = (
+    "templates_only",
+    "name",
+    "identity_id",
+    "identifier_keys",
+    "label_search",
+    "description_search",
+    "value_search",
+    "connected_to_agents_count_gt",
+    "connected_to_agents_count_lt",
+    "connected_to_agents_count_eq",
+    "tags",
+)
+
+
+class ListBlocksQuery(Wire):
+    label: str | None = Field(None, description="Only blocks with this label.")
+    limit: int = Field(50, ge=0, le=MAX_LIMIT)
+    after: str | None = None
+    before: str | None = None
+    order: Order = "asc"
+    project_id: str | None = Field(None, description="Accepted and ignored (one project).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            given = sorted(k for k in UNSUPPORTED_BLOCK_FILTERS if data.get(k) not in (None, ""))
+            if given:
+                raise ValueError(f"convlog does not support the block filters {', '.join(given)}")
+        return data
+
+
 class UpdateBlock(Wire):
     value: str | None = None
     limit: int | None = Field(None, ge=1, le=2**31 - 1)
     description: str | None = None
     read_only: bool | None = None
     metadata: dict[str, Any] | None = None
+    project_id: str | None = Field(None, description="Accepted and ignored (one project).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_unsupported(cls, data: Any) -> Any:
+        return refuse_block_fields(data, ("label",))  # a block keeps its label
 
 
 class ListAgentsQuery(Wire):

@@ -155,6 +155,38 @@ class Agent(Aggregate):
     ) -> None:
         self.blocks = [{**b, "value": after} if b["label"] == label else b for b in self.blocks]
 
+    class BlockAttached(Aggregate.Event):
+        """A shared block (``domain/block.py``) joined this agent's memory: its copy."""
+
+        TOPIC = "convlog.Agent.BlockAttached"
+        block: dict[str, Any]
+
+    class BlockDetached(Aggregate.Event):
+        TOPIC = "convlog.Agent.BlockDetached"
+        block_id: str
+
+    def attach_block(self, block: dict[str, Any]) -> None:
+        self._check_alive()
+        if any(b["id"] == block["id"] for b in self.blocks):
+            return
+        if any(b["label"] == block["label"] for b in self.blocks):
+            raise InvalidArgument(f"The agent already has a block labelled '{block['label']}'")
+        self._attach_block(block=block)
+
+    @event(BlockAttached)
+    def _attach_block(self, block: dict[str, Any]) -> None:
+        self.blocks = [*self.blocks, block]
+
+    def detach_block(self, block_id: str) -> None:
+        self._check_alive()
+        if not any(b["id"] == block_id for b in self.blocks):
+            raise NotFound(f"Block {block_id} is not attached to this agent")
+        self._detach_block(block_id=block_id)
+
+    @event(BlockDetached)
+    def _detach_block(self, block_id: str) -> None:
+        self.blocks = [b for b in self.blocks if b["id"] != block_id]
+
     # -- tools -----------------------------------------------------------------------------
 
     class ToolAttached(Aggregate.Event):

@@ -45,7 +45,7 @@ COLUMNS = "id, organization_id, name, created_at, updated_at, state"
 
 class AgentIndex(Projection):
     name = "agents"
-    version = 3  # 2: tools, tool rules and memory edits in the state; 3: tags
+    version = 4  # 2: tools, tool rules and memory edits in the state; 3: tags; 4: shared blocks
     tables: ClassVar[dict[str, list[str]]] = {
         "agents": [
             "CREATE TABLE IF NOT EXISTS {agents} ("
@@ -66,6 +66,8 @@ class AgentIndex(Projection):
             Agent.Created: self._created,
             Agent.BlockUpdated: self._block_updated,
             Agent.MemoryEdited: self._memory_edited,
+            Agent.BlockAttached: self._block_attached,
+            Agent.BlockDetached: self._block_detached,
             Agent.ToolAttached: self._tool_attached,
             Agent.ToolDetached: self._tool_detached,
             Agent.ToolRulesChanged: self._tool_rules_changed,
@@ -119,6 +121,15 @@ class AgentIndex(Projection):
             state["blocks"] = [
                 {**b, "value": e.after} if b["label"] == e.label else b for b in state["blocks"]
             ]
+
+        self._change(e, w, change)
+
+    def _block_attached(self, e: Agent.BlockAttached, w: Writer) -> None:
+        self._change(e, w, lambda state: state["blocks"].append(e.block))
+
+    def _block_detached(self, e: Agent.BlockDetached, w: Writer) -> None:
+        def change(state: dict[str, Any]) -> None:
+            state["blocks"] = [b for b in state["blocks"] if b["id"] != e.block_id]
 
         self._change(e, w, change)
 

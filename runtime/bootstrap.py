@@ -12,6 +12,7 @@ from adapters.event_history import PopoHistory, PostgresHistory, SQLiteHistory
 from adapters.inprocess import InProcessChunkLog, InProcessLock, InProcessSignals
 from adapters.models import ModelRouter
 from projections.agents import AgentIndex
+from projections.blocks import BlockIndex
 from projections.conversations import ConversationIndex
 from projections.messages import MessageList
 from projections.projection import Projection
@@ -23,6 +24,7 @@ from projections.store import ViewStore
 from runtime.settings import Settings
 from service.agents import AgentService
 from service.application import ConvlogApplication
+from service.blocks import BlockService
 from service.compaction import CompactionService
 from service.context import Context
 from service.conversations import ConversationService
@@ -40,7 +42,14 @@ STARTUP_LOCK_KEY = 0x636F6E766C6F68
 
 
 def all_projections() -> list[Projection]:
-    return [MessageList(), ConversationIndex(), AgentIndex(), RunIndex(), MessageSearch()]
+    return [
+        MessageList(),
+        ConversationIndex(),
+        AgentIndex(),
+        RunIndex(),
+        MessageSearch(),
+        BlockIndex(),
+    ]
 
 
 @dataclass
@@ -52,6 +61,7 @@ class Services:
     turns: TurnService
     runs: RunService
     compaction: CompactionService
+    blocks: BlockService
     model: ChatModel
     catalog: ModelCatalog  # the handles the configured providers serve
     redis: Any = None
@@ -188,8 +198,9 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
         compaction,
     )
     runs = RunService(ctx, conversations, lock, signals, chunks)
+    blocks = BlockService(ctx, agents)
     return Services(
-        settings, ctx, agents, conversations, turns, runs, compaction, model, router, redis
+        settings, ctx, agents, conversations, turns, runs, compaction, blocks, model, router, redis
     )
 
 

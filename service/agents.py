@@ -7,8 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import Aggregate
+
 from domain import ids, tools
 from domain.agent import Agent
+from domain.block import Block
 from domain.conversation import Conversation
 from domain.errors import InvalidArgument, NotFound
 from domain.handles import validate_handle
@@ -20,6 +23,7 @@ from domain.memory import (
 )
 from domain.model_settings import check_model_settings
 from projections.agents import AgentRow
+from service.block_copies import own_context_recompiled
 from service.context import Actor, Context
 from service.prompts import system_message
 
@@ -144,6 +148,9 @@ class AgentService:
     def load(self, actor: Actor, agent_id: str) -> Agent:
         return self.ctx.load_agent(actor, agent_id)
 
+    def own_context_recompiled(self, agent: Agent) -> list[Aggregate]:
+        return own_context_recompiled(self.ctx, agent)
+
     def delete(self, actor: Actor, agent_id: str) -> None:
         """Delete the agent, then record the deletion in each of its conversations.
 
@@ -155,7 +162,15 @@ class AgentService:
         def delete_agent() -> list[Any]:
             agent = self.load(actor, agent_id)
             agent.delete()
-            return [agent]
+            shared = [
+                self.ctx.app.get(Block, ids.to_uuid(b["id"]))
+                for b in agent.blocks
+                if b.get("shared")
+            ]
+            for block in shared:
+                if block is not None:
+                    block.detach(agent_id)
+            return [agent, *(b for b in shared if b is not None)]
 
         position = self.ctx.app.save_retrying(delete_agent)
         self.ctx.projector.catch_up()
@@ -213,14 +228,7 @@ class AgentService:
             agent.update(update, actor.user_id)
             if "system" not in changes:
                 return [agent]
-            own = self.ctx.app.get(Conversation, ids.default_conversation_id(agent.id))
-            if own is None or own.deleted:
-                return [agent]
-            count = self.ctx.conversations.message_count_of_agent(actor.organization_id, agent_id)
-            own.recompile_system_message(
-                system_message(agent, DEFAULT_CONVERSATION, agent.blocks, count)
-            )
-            return [agent, own]
+            return [agent, *self.own_context_recompiled(agent)]
 
         self.ctx.settle(self.ctx.app.save_retrying(command))
         return self.get(actor, agent_id)
@@ -273,14 +281,7 @@ class AgentService:
                 raise NotFound(
                     f"Block with label '{label}' not found on agent '{agent_id}'"
                 ) from None
-            own = self.ctx.app.get(Conversation, ids.default_conversation_id(agent.id))
-            if own is None:
-                return [agent]
-            count = self.ctx.conversations.message_count_of_agent(actor.organization_id, agent_id)
-            own.recompile_system_message(
-                system_message(agent, DEFAULT_CONVERSATION, agent.blocks, count)
-            )
-            return [agent, own]
+            return [agent, *self.own_context_recompiled(agent)]
 
         self.ctx.settle(self.ctx.app.save_retrying(command))
         return self.get_block(actor, agent_id, label)

@@ -19,10 +19,12 @@ from eventsourcing.domain import Aggregate
 
 from domain import ids
 from domain.agent import Agent
+from domain.block import Block
 from domain.conversation import Conversation
 from projections.messages import context_row
 from projections.search import SearchQueries
 from service import wire
+from service.block_copies import copies_updated
 from service.claims import Claims
 from service.context import Context
 from service.context_window import to_chat
@@ -213,8 +215,26 @@ class StepStore:
         conversation.recompile_system_message(
             system_message(agent, label_of(conversation), env.visible_blocks(), count)
         )
-        edited_agent = any(conversation.isolated_block(b) is None for b in env.changed_blocks)
-        return [agent] if edited_agent else []
+        edited = [b for b in env.changed_blocks if conversation.isolated_block(b) is None]
+        if not edited:
+            return []
+        return [agent, *self._shared_edits(agent, turn.agent_id, edited)]
+
+    def _shared_edits(self, agent: Agent, agent_id: str, labels: list[str]) -> list[Aggregate]:
+        """A shared block the tool edited changes on the block and on every other agent's
+        copy, in this same save (``service/block_copies.py``).
+        """
+        changed: list[Aggregate] = []
+        for label in labels:
+            copy = agent.block(label)
+            if not copy.get("shared"):
+                continue
+            block = self.ctx.app.get(Block, ids.to_uuid(copy["id"]))
+            if block is None or block.deleted:
+                continue
+            block.update({"value": copy["value"]}, agent_id=agent_id)
+            changed += [block, *copies_updated(self.ctx, block, {"value": copy["value"]}, agent_id)]
+        return changed
 
 
 def _append(conversation: Conversation, item: wire.Item) -> None:

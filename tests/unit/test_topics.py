@@ -11,6 +11,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic, resolve_topic
 
 from domain.agent import Agent
+from domain.block import Block
 from domain.conversation import Conversation
 from domain.run import Run
 from service.application import ConvlogApplication
@@ -26,6 +27,14 @@ PINNED = {
     "convlog.Agent.ToolDetached": Agent.ToolDetached,
     "convlog.Agent.ToolRulesChanged": Agent.ToolRulesChanged,
     "convlog.Agent.Updated": Agent.Updated,
+    "convlog.Agent.BlockAttached": Agent.BlockAttached,
+    "convlog.Agent.BlockDetached": Agent.BlockDetached,
+    "convlog.Block": Block,
+    "convlog.Block.Created": Block.Created,
+    "convlog.Block.Updated": Block.Updated,
+    "convlog.Block.Attached": Block.Attached,
+    "convlog.Block.Detached": Block.Detached,
+    "convlog.Block.Deleted": Block.Deleted,
     "convlog.Conversation": Conversation,
     "convlog.Conversation.Created": Conversation.Created,
     "convlog.Conversation.MessageAppended": Conversation.MessageAppended,
@@ -66,7 +75,7 @@ def test_topic_is_pinned(topic: str) -> None:
 def test_every_event_class_has_a_pinned_topic() -> None:
     """A new event class must get a ``convlog.`` topic (and a line in PINNED above)."""
     found = {}
-    for aggregate in (Agent, Conversation, Run):
+    for aggregate in (Agent, Block, Conversation, Run):
         for name, value in vars(aggregate).items():
             if name in ("Event", "Snapshot"):
                 continue

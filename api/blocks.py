@@ -1,0 +1,161 @@
+"""``/v1/blocks``: memory blocks on their own, and attaching them to agents to share them."""
+
+from __future__ import annotations
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, Response
+
+from api import schemas
+from api.agents import one_agent
+from api.endpoint import Call, Endpoint
+from domain import ids
+from projections.blocks import BlockRow
+from service.blocks import NewBlock
+from service.context import DEFAULT_ACTOR
+
+BLOCK: dict[str, tuple[str, ...]] = {"block_id": (ids.BLOCK,)}
+AGENT_AND_BLOCK: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,), **BLOCK}
+
+
+def wire(row: BlockRow) -> dict[str, object]:
+    return schemas.BlockOut.model_validate(row.wire()).model_dump(mode="json")
+
+
+async def create(call: Call) -> Response:
+    body: schemas.CreateBlock = call.body
+    spec = NewBlock(**body.model_dump(exclude={"project_id"}))
+    row = await run_in_threadpool(call.services.blocks.create, DEFAULT_ACTOR, spec)
+    return JSONResponse(wire(row))
+
+
+async def list_(call: Call) -> Response:
+    q: schemas.ListBlocksQuery = call.query
+    rows = await run_in_threadpool(
+        lambda: call.services.blocks.page(
+            DEFAULT_ACTOR,
+            label=q.label,
+            ascending=q.order == "asc",
+            after=q.after,
+            before=q.before,
+            limit=q.limit,
+        )
+    )
+    return JSONResponse([wire(row) for row in rows])
+
+
+async def retrieve(call: Call) -> Response:
+    row = await run_in_threadpool(call.services.blocks.get, DEFAULT_ACTOR, call.path["block_id"])
+    return JSONResponse(wire(row))
+
+
+async def modify(call: Call) -> Response:
+    body: schemas.UpdateBlock = call.body
+    given = body.model_dump(exclude_unset=True, exclude={"project_id"})
+    changes = {k: v for k, v in given.items() if v is not None}
+    row = await run_in_threadpool(
+        call.services.blocks.modify, DEFAULT_ACTOR, call.path["block_id"], changes
+    )
+    return JSONResponse(wire(row))
+
+
+async def delete(call: Call) -> Response:
+    await run_in_threadpool(call.services.blocks.delete, DEFAULT_ACTOR, call.path["block_id"])
+    return JSONResponse(None)
+
+
+async def attach(call: Call) -> Response:
+    row = await run_in_threadpool(
+        call.services.blocks.attach, DEFAULT_ACTOR, call.path["agent_id"], call.path["block_id"]
+    )
+    return await one_agent(call, row)
+
+
+async def detach(call: Call) -> Response:
+    row = await run_in_threadpool(
+        call.services.blocks.detach, DEFAULT_ACTOR, call.path["agent_id"], call.path["block_id"]
+    )
+    return await one_agent(call, row)
+
+
+ENDPOINTS = [
+    Endpoint(
+        "POST",
+        "/v1/blocks/",
+        "create_block",
+        "Create a memory block that agents can share",
+        create,
+        schemas.BlockOut,
+        body=schemas.CreateBlock,
+        body_required=True,
+        tag="blocks",
+        errors=(400,),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/blocks/",
+        "list_blocks",
+        "List memory blocks: shared ones and those agents were created with",
+        list_,
+        list[schemas.BlockOut],
+        query=schemas.ListBlocksQuery,
+        tag="blocks",
+        errors=(404,),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/blocks/{block_id}",
+        "retrieve_block",
+        "Retrieve a memory block",
+        retrieve,
+        schemas.BlockOut,
+        path_ids=BLOCK,
+        tag="blocks",
+        errors=(404,),
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/blocks/{block_id}",
+        "modify_block",
+        "Change a memory block: every agent that has it sees the change",
+        modify,
+        schemas.BlockOut,
+        body=schemas.UpdateBlock,
+        body_required=True,
+        path_ids=BLOCK,
+        tag="blocks",
+        errors=(400, 404),
+    ),
+    Endpoint(
+        "DELETE",
+        "/v1/blocks/{block_id}",
+        "delete_block",
+        "Delete a shared block (detached from its agents first; its history stays)",
+        delete,
+        None,
+        path_ids=BLOCK,
+        tag="blocks",
+        errors=(400, 404),
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}/core-memory/blocks/attach/{block_id}",
+        "attach_core_memory_block",
+        "Give the agent a shared block",
+        attach,
+        schemas.AgentStateOut,
+        path_ids=AGENT_AND_BLOCK,
+        tag="agents",
+        errors=(400, 404),
+    ),
+    Endpoint(
+        "PATCH",
+        "/v1/agents/{agent_id}/core-memory/blocks/detach/{block_id}",
+        "detach_core_memory_block",
+        "Take a shared block away from the agent",
+        detach,
+        schemas.AgentStateOut,
+        path_ids=AGENT_AND_BLOCK,
+        tag="agents",
+        errors=(400, 404),
+    ),
+]
