@@ -123,15 +123,16 @@ def test_an_unconfigured_provider_is_never_answered_by_another_model(http: httpx
     assert [m["message_type"] for m in listed] == ["system_message"]  # nothing was written
 
 
-def test_client_skills_are_refused_until_supported(http: httpx.Client) -> None:
+def test_client_skills_take_letta_s_fields(http: httpx.Client) -> None:
     agent_id = create_agent(http)
     refused = http.post(
         f"/v1/conversations/{agent_id}/messages",
         json={"input": "hi", "client_skills": [{"name": "s", "description": "d"}]},
     )
-    assert refused.status_code == 400 and "client_skills" in refused.json()["detail"]
+    assert refused.status_code == 422 and "location" in refused.text  # required, as in Letta
+    skill = {"name": "s", "description": "d", "location": "skills/s/SKILL.md"}
     accepted = http.post(
         f"/v1/conversations/{agent_id}/messages",
-        json={"input": "hi", "client_skills": [], "streaming": False, "system": "Be brief."},
+        json={"input": "hi", "client_skills": [skill], "streaming": False, "system": "Be brief."},
     )
     assert accepted.status_code == 200
