@@ -1,13 +1,17 @@
 """Which adapter serves a model handle (``provider/model-name``).
 
 * ``convlog/…`` → the built-in offline model, always (and only: decisions §15);
-* a configured provider → its OpenAI-compatible endpoint;
+* ``anthropic/…`` configured by ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL`` → Anthropic's
+  Messages API (``AnthropicModel``);
+* any other configured provider → its OpenAI-compatible endpoint;
 * any other provider → ``UnknownHandle`` (Letta's 404 ``Handle … not found, must be one of […]``),
   naming the setting that would serve it. No model is ever answered by another silently.
 
 Providers come from the environment: ``openai`` from ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``,
 any other NAME from ``PROVIDER_<NAME>_BASE_URL`` / ``PROVIDER_<NAME>_API_KEY`` (the handle's
 provider is NAME in lower case; ``-`` in a handle matches ``_`` in the variable name).
+``PROVIDER_ANTHROPIC_…`` still serves ``anthropic/…`` over an OpenAI-compatible endpoint; setting
+it and ``ANTHROPIC_…`` together is refused.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from adapters.anthropic_model import ANTHROPIC_DEFAULT_BASE_URL, AnthropicModel
 from adapters.builtin_model import BuiltinModel
 from adapters.openai_model import OpenAICompatibleModel
 from service.model import (
@@ -37,16 +42,20 @@ OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _PREFIX = "PROVIDER_"
 _BASE_URL = "_BASE_URL"
 _API_KEY = "_API_KEY"
+ANTHROPIC = "anthropic"
+
+Wire = Literal["openai", "anthropic"]  # the API a provider speaks
 
 
 @dataclass(frozen=True)
 class ProviderConfig:
     base_url: str
     api_key: str | None = None
+    wire: Wire = "openai"
 
     def __repr__(self) -> str:  # never print a key
         key = "set" if self.api_key else "none"
-        return f"ProviderConfig(base_url={self.base_url!r}, api_key=<{key}>)"
+        return f"ProviderConfig(base_url={self.base_url!r}, api_key=<{key}>, wire={self.wire!r})"
 
 
 class UnknownHandle(UnknownModel):
@@ -57,12 +66,12 @@ class UnknownHandle(UnknownModel):
         if not unconfigured:
             return
         provider = normalize_provider(handle.partition("/")[0]) or "<provider>"
-        hint = (
-            "OPENAI_API_KEY (or OPENAI_BASE_URL)"
-            if provider == "openai"
-            else f"{_PREFIX}{provider.upper()}{_BASE_URL}"
-        )
-        self.args = (f"{self.args[0]}. To serve {handle}, set {hint} on the server.",)
+        hint = {
+            "openai": "set OPENAI_API_KEY (or OPENAI_BASE_URL)",
+            ANTHROPIC: "set ANTHROPIC_API_KEY (Anthropic's Messages API), or set "
+            "PROVIDER_ANTHROPIC_BASE_URL (an OpenAI-compatible endpoint),",
+        }.get(provider, f"set {_PREFIX}{provider.upper()}{_BASE_URL}")
+        self.args = (f"{self.args[0]}. To serve {handle}, {hint} on the server.",)
 
 
 def normalize_provider(name: str) -> str:
@@ -95,10 +104,27 @@ def providers_from_env(environ: Mapping[str, str]) -> dict[str, ProviderConfig]:
     if missing:
         names = ", ".join(f"{_PREFIX}{name.upper()}{_BASE_URL}" for name in missing)
         raise ValueError(f"an API key is set for a provider without an endpoint: set {names}")
-    return {
+    found = {
         name: ProviderConfig(base_url=url, api_key=api_keys.get(name))
         for name, url in sorted(base_urls.items())
     }
+    anthropic = anthropic_from_env(environ)
+    if anthropic is not None:
+        if ANTHROPIC in found:
+            raise ValueError(
+                "anthropic/… is configured twice: set ANTHROPIC_API_KEY/ANTHROPIC_BASE_URL "
+                "(Messages API) or PROVIDER_ANTHROPIC_BASE_URL (OpenAI-compatible), not both"
+            )
+        found[ANTHROPIC] = anthropic
+    return dict(sorted(found.items()))
+
+
+def anthropic_from_env(environ: Mapping[str, str]) -> ProviderConfig | None:
+    """Anthropic's Messages API, from ``ANTHROPIC_API_KEY`` and/or ``ANTHROPIC_BASE_URL``."""
+    key, url = environ.get("ANTHROPIC_API_KEY"), environ.get("ANTHROPIC_BASE_URL")
+    if not key and not url:
+        return None
+    return ProviderConfig(url or ANTHROPIC_DEFAULT_BASE_URL, key or None, wire="anthropic")
 
 
 class ModelRouter:
@@ -110,7 +136,7 @@ class ModelRouter:
         self.providers = {normalize_provider(name): config for name, config in providers.items()}
         self.timeout_seconds = timeout_seconds
         self._builtin = BuiltinModel()
-        self._adapters: dict[str, OpenAICompatibleModel] = {}
+        self._adapters: dict[str, OpenAICompatibleModel | AnthropicModel] = {}
 
     def known(self) -> list[str]:
         """What ``UnknownHandle`` lists: one pattern per configured provider, and the built-in."""
@@ -139,10 +165,14 @@ class ModelRouter:
         provider = self._route(handle)
         if provider is None:
             return self._builtin
+        return self._http_adapter(provider)
+
+    def _http_adapter(self, provider: str) -> OpenAICompatibleModel | AnthropicModel:
         adapter = self._adapters.get(provider)
         if adapter is None:
             config = self.providers[provider]
-            adapter = OpenAICompatibleModel(config.base_url, config.api_key, self.timeout_seconds)
+            kind = AnthropicModel if config.wire == "anthropic" else OpenAICompatibleModel
+            adapter = kind(config.base_url, config.api_key, self.timeout_seconds)
             self._adapters[provider] = adapter
         return adapter
 
@@ -152,15 +182,13 @@ class ModelRouter:
         """
         found = [ModelInfo(BUILTIN_HANDLE, BUILTIN_PROVIDER, BUILTIN_PROVIDER, None)]
         for provider, config in sorted(self.providers.items()):
-            adapter = self.adapter_for(f"{provider}/any")
-            assert isinstance(adapter, OpenAICompatibleModel)
             try:
-                names = await adapter.list_model_names()
+                names = await self._http_adapter(provider).list_model_names()
             except ModelError as exc:
                 log.warning("could not list the models of provider %s: %s", provider, exc.detail)
                 continue
             found += [
-                ModelInfo(f"{provider}/{name}", provider, "openai", config.base_url)
+                ModelInfo(f"{provider}/{name}", provider, config.wire, config.base_url)
                 for name in sorted(names)
             ]
         return found

@@ -41,8 +41,9 @@ class Settings:
     keepalive_seconds: float = 20.0
     # timeout of one model request
     model_timeout_seconds: float = 120.0
-    # OpenAI-compatible providers by handle prefix: OPENAI_BASE_URL/OPENAI_API_KEY for openai/…,
-    # PROVIDER_<NAME>_BASE_URL/_API_KEY for <name>/…; none → the built-in offline model
+    # providers by handle prefix: OPENAI_BASE_URL/OPENAI_API_KEY for openai/…, ANTHROPIC_API_KEY/
+    # ANTHROPIC_BASE_URL for anthropic/… (Messages API), PROVIDER_<NAME>_BASE_URL/_API_KEY for
+    # <name>/… (OpenAI-compatible); none → the built-in offline model
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
     # context window (tokens) per model handle, e.g. {"openai/gpt-4o-mini": 128000}; others
     # 128k unless the agent sets context_window_limit

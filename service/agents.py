@@ -21,7 +21,7 @@ from domain.memory import (
     DEFAULT_DESCRIPTIONS,
     DEFAULT_SYSTEM_PROMPT,
 )
-from domain.model_settings import check_model_settings
+from domain.model_settings import BUILTIN, check_model_settings
 from projections.agents import AgentRow
 from service.block_copies import own_context_recompiled
 from service.context import Actor, Context
@@ -77,7 +77,7 @@ class AgentService:
     def create(self, actor: Actor, spec: AgentSpec) -> AgentRow:
         validate_handle(spec.model)
         validate_handle(spec.embedding)
-        check_model_settings(spec.settings.get("model_settings"))
+        check_model_settings(spec.settings.get("model_settings"), spec.model or BUILTIN)
         labels = [b.label for b in spec.memory_blocks]
         if len(set(labels)) != len(labels):
             raise InvalidArgument("Duplicate block labels are not allowed")
@@ -221,6 +221,9 @@ class AgentService:
             agent = self.load(actor, agent_id)
             update = dict(changes)
             settings = changes.get("settings") or {}
+            # The settings the agent will have, for the model it will have.
+            model_settings = settings.get("model_settings", agent.settings.get("model_settings"))
+            check_model_settings(model_settings, changes.get("model") or agent.model or BUILTIN)
             if "compaction_settings" in settings:  # the fields sent over the agent's own
                 current = agent.settings.get("compaction_settings") or {}
                 merged = {**current, **settings["compaction_settings"]}

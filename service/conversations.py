@@ -10,7 +10,7 @@ from domain.conversation import Conversation
 from domain.errors import Conflict, InvalidArgument, NotFound
 from domain.handles import validate_handle
 from domain.memory import with_isolated
-from domain.model_settings import check_model_settings
+from domain.model_settings import BUILTIN, check_model_settings
 from projections.conversations import ConversationRow
 from service.agents import AgentService
 from service.context import Actor, Context
@@ -48,6 +48,7 @@ class ConversationService:
 
         def command() -> list[Any]:
             agent = self.agents.load(actor, agent_id)
+            check_model_settings(model_settings, model or agent.model or BUILTIN)
             isolated = []
             for label in labels:
                 block = next((b for b in agent.blocks if b["label"] == label), None)
@@ -147,6 +148,10 @@ class ConversationService:
 
         def command() -> list[Any]:
             conversation = self._load(actor, conversation_id)
+            agent = self.agents.load(actor, conversation.agent_id)
+            handle = changes.get("model") or conversation.model or agent.model or BUILTIN
+            given = changes.get("model_settings", conversation.model_settings)
+            check_model_settings(given, handle)
             conversation.update(changes, actor.user_id)
             return [conversation]
 

@@ -12,6 +12,7 @@ import pytest
 
 from runtime.bootstrap import Services, build
 from runtime.settings import Settings
+from tests.fake_anthropic import fake_anthropic, fake_anthropic_server  # noqa: F401 (fixtures)
 from tests.fake_openai import fake_openai, fake_openai_server  # noqa: F401 (fixtures)
 from tests.services import require_postgres
 

@@ -1,7 +1,7 @@
 """The dependency rule, enforced by scanning every import (lazy and TYPE_CHECKING ones too).
 
     runtime ─► anything          api ─► service, projections, domain (+ starlette, pydantic)
-    adapters ─► service, domain (+ psycopg, redis, eventsourcing, the OpenAI client)
+    adapters ─► service, domain (+ psycopg, redis, eventsourcing, the OpenAI and Anthropic clients)
     service ─► projections, domain        projections ─► domain
     domain ─► stdlib, eventsourcing.domain
 
@@ -36,7 +36,15 @@ THIRD_PARTY: dict[str, set[str] | None] = {
     "domain": {"eventsourcing.domain"},
     "projections": set(),
     "service": None,
-    "adapters": {"psycopg", "psycopg_pool", "redis", "eventsourcing", "openai", "httpx"},
+    "adapters": {
+        "psycopg",
+        "psycopg_pool",
+        "redis",
+        "eventsourcing",
+        "openai",
+        "anthropic",
+        "httpx",
+    },
     "api": {"starlette", "pydantic"},
     "runtime": None,
 }

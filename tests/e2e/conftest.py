@@ -37,6 +37,11 @@ SCRUBBED = (
     "CONVLOG_HOST",
     "CONVLOG_PORT",
     "CONVLOG_DATA_DIR",
+    # Providers: each test server configures its own (a fake), or none.
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
 )
 
 CLI = (sys.executable, "-m", "runtime.cli")
