@@ -41,7 +41,7 @@ TO_SETTINGS = {
 # Values a copied llm_config carries that mean "nothing special" (Letta's defaults).
 NEUTRAL: dict[str, tuple[Any, ...]] = {
     "enable_reasoner": (None, False, True),
-    "max_reasoning_tokens": (None, 0),  # a thinking budget: no adapter here takes one
+    "max_reasoning_tokens": (None, 0),  # a thinking budget: Anthropic takes it (below)
 }
 DESCRIPTIVE_EMBEDDING = {
     "embedding_dim",
@@ -81,6 +81,7 @@ def apply_llm_config(
     """The agent's model handle and settings with ``config`` applied."""
     known = DESCRIPTIVE_LLM | set(TO_SETTINGS)
     known |= {"handle", "model", "model_endpoint_type", "model_endpoint", "context_window"}
+    known.add("max_reasoning_tokens")
     _refuse_others(config, "llm_config", known)
     handle = _handle(config, "llm_config", "model_endpoint_type", "model")
     if model is not None and model != handle:
@@ -99,6 +100,14 @@ def apply_llm_config(
     for key, setting in TO_SETTINGS.items():
         if config.get(key) is not None:
             model_settings.setdefault(setting, config[key])
+    budget = config.get("max_reasoning_tokens")
+    if budget and handle.startswith("anthropic/"):
+        model_settings.setdefault("thinking", {"type": "enabled", "budget_tokens": int(budget)})
+    elif budget:
+        raise InvalidArgument(
+            f"llm_config.max_reasoning_tokens is a thinking budget: only anthropic/… models "
+            f"take one, not {handle}"
+        )
     if model_settings:
         merged["model_settings"] = model_settings
     return handle, merged

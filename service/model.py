@@ -170,7 +170,7 @@ class ModelInfo:
 
     handle: str  # provider/model-name
     provider: str  # the handle's provider (convlog, openai, together, …)
-    endpoint_type: str  # the wire it speaks: openai, or convlog for the built-in model
+    endpoint_type: str  # the wire it speaks: openai, anthropic, or convlog (built-in)
     endpoint: str | None  # base URL, when served over HTTP
 
 
