@@ -22,6 +22,7 @@ from domain.conversation import Conversation
 from runtime.bootstrap import Services, build
 from runtime.settings import Settings
 from service.agents import AgentSpec, BlockSpec, ToolChange
+from service.blocks import NewBlock
 from service.context import DEFAULT_ACTOR
 from service.tools.box import ClientTool
 from service.turns import TurnRequest
@@ -31,8 +32,12 @@ from tests.scripted_model import ScriptedModel
 HERE = Path(__file__).parent
 
 
-def _turn(services: Services, path_id: str, text: str | None, **fields: Any) -> None:
+def _turn(
+    services: Services, path_id: str, text: str | Any | None, otid: str | None = None, **fields: Any
+) -> None:
     messages = [] if text is None else [{"role": "user", "content": text}]
+    if otid is not None:
+        messages[0]["otid"] = otid
 
     async def send() -> None:
         turns = services.turns
@@ -113,6 +118,29 @@ def _tools(services: Services, agent_id: str) -> None:
     services.runs.delete(actor, finished[0].id)
 
 
+def _since_0_3_0(services: Services, agent_id: str, compacted: str) -> None:
+    """Since 0.3.0: forks (of a compacted conversation, and of a fork), a send with an otid
+    and its retry, a shared block edited through the API and by a memory tool, an image.
+    """
+    actor = DEFAULT_ACTOR
+    fork = services.conversations.fork(actor, compacted).conversation_id
+    _turn(services, fork, "in the fork", otid="00000000-0000-4000-8000-0000000000f1")
+    _turn(services, fork, "in the fork", otid="00000000-0000-4000-8000-0000000000f1")  # a retry
+    grandchild = services.conversations.fork(actor, fork).conversation_id
+    _turn(services, grandchild, "in the fork of the fork")
+    carol = services.agents.create(
+        actor, AgentSpec(name="carol", model="convlog/builtin", memory_blocks=[])
+    )
+    team = services.blocks.create(actor, NewBlock("team", "Team: red", limit=500)).id
+    for member in (agent_id, carol.id):
+        services.blocks.attach(actor, member, team)
+    services.blocks.modify(actor, team, {"value": "Team: blue"})
+    edit = json.dumps({"label": "team", "new_string": "Lead: Carol"})
+    _turn(services, carol.id, f"call memory_insert {edit}")
+    image = {"type": "image", "source": {"type": "url", "url": "https://example.com/a.png"}}
+    _turn(services, fork, [{"type": "text", "text": "look"}, image])
+
+
 def populate(services: Services) -> None:
     """A bit of everything the release can record."""
     actor = DEFAULT_ACTOR
@@ -149,6 +177,7 @@ def populate(services: Services) -> None:
     services.conversations.create(actor, bob.id)
     services.agents.delete(actor, bob.id)
     _tools(services, ann.id)
+    _since_0_3_0(services, ann.id, first.conversation_id)
 
 
 def dump_log(services: Services) -> list[dict[str, Any]]:
