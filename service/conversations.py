@@ -91,16 +91,13 @@ class ConversationService:
         gets a new system message compiled from the agent's current blocks and the parent's
         model settings, and no isolated blocks of its own.
         """
-        self.ctx.projector.catch_up()  # the parent's summary position, whoever compacted
         created: list[Conversation] = []
 
         def command() -> list[Any]:
             parent, agent = self.ctx.load_stream(actor, path_id)
             summary_key = None
             if parent.summary_message_id is not None:
-                summary_key = self.ctx.messages.position_of(
-                    str(parent.id), parent.summary_message_id
-                )
+                summary_key = self._key_of(str(parent.id), parent.summary_message_id)
             fork = Conversation(
                 organization_id=actor.organization_id,
                 agent_id=parent.agent_id,
@@ -127,6 +124,15 @@ class ConversationService:
 
         self.ctx.settle(self.ctx.app.save_retrying(command))
         return self.get(actor, ids.format_id(ids.CONVERSATION, created[0].id))
+
+    def _key_of(self, stream: str, message_id: str) -> int:
+        """A message's listing key; a compaction by another process may not be projected."""
+        key = self.ctx.messages.position_of(stream, message_id)
+        if key is None:
+            self.ctx.projector.catch_up()
+            key = self.ctx.messages.position_of(stream, message_id)
+        assert key is not None, message_id
+        return key
 
     def get(self, actor: Actor, conversation_id: str) -> ConversationRow:
         if not conversation_id.startswith(f"{ids.CONVERSATION}-"):
