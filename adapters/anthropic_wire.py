@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from domain.model_settings import ANTHROPIC_SETTINGS
+from domain.model_settings import ANTHROPIC_SETTINGS, THINKING_WITH_TOOLS, thinking_enabled
 from service.model import (
     ChatMessage,
     ModelError,
@@ -38,11 +38,6 @@ FINISH_REASONS = {
     "model_context_window_exceeded": "length",
     "refusal": "content_filter",
 }
-THINKING_WITH_TOOLS = (
-    "Extended thinking with tools is not supported by convlog's Anthropic adapter: Anthropic "
-    "requires each signed thinking block to be sent back with the tool results, and convlog "
-    "does not keep them. Disable model_settings.thinking for this agent."
-)
 
 
 def tool_input(arguments: str) -> dict[str, Any]:
@@ -130,11 +125,6 @@ def tool_options(request: ModelRequest) -> dict[str, Any]:
     if _parallel(request) is False and (choice or {}).get("type") != "none":
         choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     return {"tools": tools, **({"tool_choice": choice} if choice else {})}
-
-
-def thinking_enabled(settings: Mapping[str, Any]) -> bool:
-    thinking = settings.get("thinking")
-    return isinstance(thinking, Mapping) and thinking.get("type") == "enabled"
 
 
 def setting_options(settings: Mapping[str, Any]) -> dict[str, Any]:

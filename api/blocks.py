@@ -6,8 +6,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from api import schemas
-from api.agents import one_agent
+from api.agents import as_json, one_agent
 from api.endpoint import Call, Endpoint
+from api.paging import page
 from domain import ids
 from projections.blocks import BlockRow
 from service.blocks import NewBlock
@@ -46,6 +47,14 @@ async def list_(call: Call) -> Response:
 async def retrieve(call: Call) -> Response:
     row = await run_in_threadpool(call.services.blocks.get, DEFAULT_ACTOR, call.path["block_id"])
     return JSONResponse(wire(row))
+
+
+async def agents(call: Call) -> Response:
+    def run() -> list[dict[str, object]]:
+        found = call.services.blocks.agents_of(DEFAULT_ACTOR, call.path["block_id"])
+        return as_json(call, page(found, lambda row: row.id, call.query))
+
+    return JSONResponse(await run_in_threadpool(run))
 
 
 async def modify(call: Call) -> Response:
@@ -111,6 +120,18 @@ ENDPOINTS = [
         path_ids=BLOCK,
         tag="blocks",
         errors=(404,),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/blocks/{block_id}/agents",
+        "list_agents_for_block",
+        "The agents that have this block",
+        agents,
+        list[schemas.AgentStateOut],
+        query=schemas.BlockAgentsQuery,
+        path_ids=BLOCK,
+        tag="blocks",
+        errors=(400, 404),
     ),
     Endpoint(
         "PATCH",

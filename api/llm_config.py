@@ -28,7 +28,6 @@ DESCRIPTIVE_LLM = {
     "put_inner_thoughts_in_kwargs",
     "tier",
     "compatibility_type",
-    "strict",
 }
 TO_SETTINGS = {
     "temperature": "temperature",
@@ -37,6 +36,7 @@ TO_SETTINGS = {
     "frequency_penalty": "frequency_penalty",
     "verbosity": "verbosity",
     "parallel_tool_calls": "parallel_tool_calls",
+    "strict": "strict",
 }
 # Values a copied llm_config carries that mean "nothing special" (Letta's defaults).
 NEUTRAL: dict[str, tuple[Any, ...]] = {
@@ -56,6 +56,9 @@ DESCRIPTIVE_EMBEDDING = {
 def _handle(config: dict[str, Any], kind: str, type_key: str, model_key: str) -> str:
     handle = config.get("handle")
     if handle:
+        named = config.get(model_key)
+        if named and str(handle).partition("/")[2] != named:
+            raise InvalidArgument(f"{kind}: handle {handle} and {model_key} {named} disagree")
         return str(handle)
     if config.get(type_key) and config.get(model_key):
         return f"{config[type_key]}/{config[model_key]}"
@@ -88,6 +91,11 @@ def apply_llm_config(
         raise InvalidArgument(f"model {model} and llm_config ({handle}) name different models")
     endpoint = config.get("model_endpoint")
     served = endpoint_of(handle)
+    if endpoint and served is None and not handle.startswith("convlog/"):
+        raise InvalidArgument(
+            f"llm_config.model_endpoint {endpoint}: no provider serves {handle} on this server "
+            "yet; configure it (OPENAI_BASE_URL, ANTHROPIC_BASE_URL or PROVIDER_<NAME>_BASE_URL)"
+        )
     if endpoint and served is not None and endpoint.rstrip("/") != served.rstrip("/"):
         raise InvalidArgument(
             f"llm_config.model_endpoint {endpoint}: this server sends {handle} to {served}; "

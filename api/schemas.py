@@ -721,6 +721,24 @@ class PageQuery(Wire):
     order_by: Literal["created_at"] = "created_at"
 
 
+AgentInclude = Literal[
+    "agent.blocks",
+    "agent.identities",
+    "agent.managed_group",
+    "agent.pending_approval",
+    "agent.secrets",
+    "agent.sources",
+    "agent.tags",
+    "agent.tools",
+]
+
+
+class BlockAgentsQuery(PageQuery):
+    include: list[AgentInclude] | None = Field(
+        None, description="Accepted: an agent is always shown with its blocks, tools and tags."
+    )
+
+
 class RunOut(Wire):
     id: str
     status: str

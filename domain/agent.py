@@ -8,6 +8,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import tools
 from domain.errors import InvalidArgument, NotFound
+from domain.memory import check_limit
 from domain.tools import ToolCause
 
 BLOCK_FIELDS = ("value", "limit", "description", "read_only", "metadata")
@@ -102,11 +103,7 @@ class Agent(Aggregate):
         if unknown:
             raise InvalidArgument(f"Unknown block fields: {sorted(unknown)}")
         merged = {**self.block(label), **changes}
-        if len(merged["value"]) > merged["limit"]:
-            raise InvalidArgument(
-                f"Edit failed: Exceeds {merged['limit']} character limit "
-                f"(requested {len(merged['value'])})"
-            )
+        check_limit(merged["value"], merged["limit"])
         self._update_block(label=label, changes=changes)
 
     @event(BlockUpdated)

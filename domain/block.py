@@ -12,16 +12,9 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.agent import BLOCK_FIELDS as FIELDS
 from domain.errors import InvalidArgument, NotFound
-
-FIELDS = ("value", "limit", "description", "read_only", "metadata")
-
-
-def check_limit(value: str, limit: int) -> None:
-    if len(value) > limit:
-        raise InvalidArgument(
-            f"Edit failed: Exceeds {limit} character limit (requested {len(value)})"
-        )
+from domain.memory import check_limit
 
 
 class Block(Aggregate):

@@ -7,6 +7,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from domain.errors import InvalidArgument
+
 CORE_MEMORY = "{CORE_MEMORY}"
 DEFAULT_CONVERSATION = "default"  # what the metadata names an agent's own context
 
@@ -41,6 +43,14 @@ Continue executing and calling tools until the current task is complete or you n
 </base_instructions>
 
 {CORE_MEMORY}"""
+
+
+def check_limit(value: str, limit: int) -> None:
+    """A block's value fits its limit (Letta's text when it does not)."""
+    if len(value) > limit:
+        raise InvalidArgument(
+            f"Edit failed: Exceeds {limit} character limit (requested {len(value)})"
+        )
 
 
 def with_isolated(

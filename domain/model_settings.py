@@ -107,3 +107,21 @@ def _check_thinking(thinking: Any) -> None:
             'model_settings.thinking must be {"type": "enabled", "budget_tokens": <tokens>} '
             'or {"type": "disabled"}'
         )
+
+
+THINKING_WITH_TOOLS = (
+    "Extended thinking with tools is not supported by convlog's Anthropic adapter: Anthropic "
+    "requires each signed thinking block to be sent back with the tool results, and convlog "
+    "does not keep them. Disable model_settings.thinking for this agent, or give it no tools."
+)
+
+
+def thinking_enabled(settings: Mapping[str, Any] | None) -> bool:
+    thinking = (settings or {}).get("thinking")
+    return isinstance(thinking, Mapping) and thinking.get("type") == "enabled"
+
+
+def check_with_tools(settings: Mapping[str, Any] | None, has_tools: bool) -> None:
+    """Refuse, where the settings are set or before a turn starts, thinking with tools."""
+    if has_tools and thinking_enabled(settings):
+        raise InvalidArgument(THINKING_WITH_TOOLS)

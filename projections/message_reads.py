@@ -17,6 +17,7 @@ from projections.store import Row, ViewStore
 
 T = TypeVar("T")
 
+BATCH = 200  # segments per in-context query (SQLite allows 500 terms in a UNION)
 CONTEXT_COLUMNS = "position, role, text, message_type, step_id, calls, tool_call_id, images"
 
 
@@ -138,13 +139,28 @@ class MessageQueries:
         return items
 
     def in_context_ids(self, windows: list[Window]) -> dict[str, list[str]]:
-        """Each conversation's in-context message ids, in the order the model sees them."""
+        """Each conversation's in-context message ids, in the order the model sees them: one
+        query per ``BATCH`` segments, whatever the number of conversations (a listing page).
+        """
         by_id = segments_of(self.store, [w.conversation_id for w in windows])
+        parts = [(i, seg) for i, w in enumerate(windows) for seg in by_id[w.conversation_id]]
+        found: list[list[tuple[int, str, Row]]] = [[] for _ in windows]
+        for start in range(0, len(parts), BATCH):
+            selects, params = [], []
+            for i, seg in parts[start : start + BATCH]:
+                sql, args = seg.where()
+                w = windows[i]
+                selects.append(
+                    f"SELECT %s, position + %s, role, message_id FROM messages WHERE {sql}"
+                    " AND (position = %s OR position >= %s)"
+                )
+                params += [i, seg.shift, *args]
+                params += [w.system_position - seg.shift, w.context_from - seg.shift]
+            for i, key, role, message_id in self.store.query(" UNION ALL ".join(selects), params):
+                found[int(i)].append((int(key), role, (message_id,)))
         return {
-            w.conversation_id: [
-                row[2] for _, _, row in in_window(self.store, w, by_id[w.conversation_id])
-            ]
-            for w in windows
+            w.conversation_id: [row[0] for _, _, row in w.order(sorted(found[i]))]
+            for i, w in enumerate(windows)
         }
 
 

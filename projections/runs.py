@@ -182,17 +182,16 @@ class RunQueries:
         rows = self.store.query(f"SELECT {COLUMNS} FROM runs WHERE id = %s", (run_id,))
         return RunRow.from_row(rows[0]) if rows else None
 
-    def run_of_otids(self, stream_id: str, otids: list[str]) -> str | None:
-        """The run that took any of these client message ids in this stream, if one did."""
+    def runs_of_otids(self, stream_id: str, otids: list[str]) -> dict[str, str]:
+        """otid -> the run that took it in this stream, for those of ``otids`` taken."""
         if not otids:
-            return None
+            return {}
         marks = ", ".join(["%s"] * len(otids))
         rows = self.store.query(
-            f"SELECT run_id FROM run_otids WHERE stream_id = %s AND otid IN ({marks})"
-            " ORDER BY run_id LIMIT 1",
+            f"SELECT otid, run_id FROM run_otids WHERE stream_id = %s AND otid IN ({marks})",
             (stream_id, *otids),
         )
-        return str(rows[0][0]) if rows else None
+        return {str(otid): str(run_id) for otid, run_id in rows}
 
     def active(self, *, stream_id: str | None = None, agent_id: str | None = None) -> list[RunRow]:
         """Running runs of a stream (or of all an agent's conversations), newest first."""

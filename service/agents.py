@@ -20,10 +20,11 @@ from domain.memory import (
     DEFAULT_CONVERSATION,
     DEFAULT_DESCRIPTIONS,
     DEFAULT_SYSTEM_PROMPT,
+    check_limit,
 )
-from domain.model_settings import BUILTIN, check_model_settings
+from domain.model_settings import BUILTIN, check_model_settings, check_with_tools
 from projections.agents import AgentRow
-from service.block_copies import own_context_recompiled
+from service.block_copies import copies_updated, own_context_recompiled, shared_block
 from service.context import Actor, Context
 from service.prompts import system_message
 
@@ -78,15 +79,13 @@ class AgentService:
         validate_handle(spec.model)
         validate_handle(spec.embedding)
         check_model_settings(spec.settings.get("model_settings"), spec.model or BUILTIN)
+        check_with_tools(spec.settings.get("model_settings"), bool(chosen_tools(spec)))
         labels = [b.label for b in spec.memory_blocks]
         if len(set(labels)) != len(labels):
             raise InvalidArgument("Duplicate block labels are not allowed")
         blocks = []
         for b in spec.memory_blocks:
-            if len(b.value) > b.limit:
-                raise InvalidArgument(
-                    f"Edit failed: Exceeds {b.limit} character limit (requested {len(b.value)})"
-                )
+            check_limit(b.value, b.limit)
             blocks.append(
                 {
                     "id": ids.new(ids.BLOCK),
@@ -224,6 +223,7 @@ class AgentService:
             # The settings the agent will have, for the model it will have.
             model_settings = settings.get("model_settings", agent.settings.get("model_settings"))
             check_model_settings(model_settings, changes.get("model") or agent.model or BUILTIN)
+            check_with_tools(model_settings, bool(changes.get("tool_ids", agent.tool_ids)))
             if "compaction_settings" in settings:  # the fields sent over the agent's own
                 current = agent.settings.get("compaction_settings") or {}
                 merged = {**current, **settings["compaction_settings"]}
@@ -284,7 +284,13 @@ class AgentService:
                 raise NotFound(
                     f"Block with label '{label}' not found on agent '{agent_id}'"
                 ) from None
-            return [agent, *self.own_context_recompiled(agent)]
+            block = shared_block(self.ctx, agent, label)
+            if block is None:
+                return [agent, *self.own_context_recompiled(agent)]
+            # A shared block: the block and every other agent's copy change with it.
+            block.update(changes, agent_id=agent_id)
+            others = copies_updated(self.ctx, [(block, changes)], agent_id)
+            return [agent, *self.own_context_recompiled(agent), block, *others]
 
         self.ctx.settle(self.ctx.app.save_retrying(command))
         return self.get_block(actor, agent_id, label)

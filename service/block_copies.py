@@ -31,18 +31,32 @@ def own_context_recompiled(ctx: Context, agent: Agent) -> list[Aggregate]:
 
 
 def copies_updated(
-    ctx: Context, block: Block, changes: dict[str, Any], skip_agent_id: str | None = None
+    ctx: Context, edits: list[tuple[Block, dict[str, Any]]], skip_agent_id: str | None = None
 ) -> list[Aggregate]:
-    """Each agent that has ``block`` (but ``skip_agent_id``, which recorded the change
-    itself) records it on its copy, and its own context is recompiled.
+    """Each agent that has one of these blocks (but ``skip_agent_id``, which recorded its
+    change itself) records the changes on its copies — each agent loaded once, its own
+    context recompiled once — to save in the same save as the blocks.
     """
+    agents: dict[str, Agent] = {}
+    for block, changes in edits:
+        for agent_id in block.agent_ids:
+            if agent_id == skip_agent_id:
+                continue
+            agent = agents.get(agent_id) or ctx.app.get(Agent, ids.to_uuid(agent_id))
+            if agent is None or agent.deleted:
+                continue
+            agent.update_block(block.label, changes)
+            agents[agent_id] = agent
     changed: list[Aggregate] = []
-    for agent_id in block.agent_ids:
-        if agent_id == skip_agent_id:
-            continue
-        agent = ctx.app.get(Agent, ids.to_uuid(agent_id))
-        if agent is None or agent.deleted:
-            continue
-        agent.update_block(block.label, changes)
+    for agent in agents.values():
         changed += [agent, *own_context_recompiled(ctx, agent)]
     return changed
+
+
+def shared_block(ctx: Context, agent: Agent, label: str) -> Block | None:
+    """The live shared block behind one of the agent's blocks, if it is a shared one."""
+    copy = agent.block(label)
+    if not copy.get("shared"):
+        return None
+    block = ctx.app.get(Block, ids.to_uuid(copy["id"]))
+    return None if block is None or block.deleted else block

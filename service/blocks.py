@@ -19,6 +19,7 @@ from domain import ids
 from domain.agent import Agent
 from domain.block import Block
 from domain.errors import InvalidArgument, NotFound
+from domain.memory import check_limit
 from projections.agents import AgentRow
 from projections.blocks import BlockQueries, BlockRow
 from service.agents import AgentService
@@ -49,10 +50,7 @@ class BlockService:
         self.queries = BlockQueries(ctx.store)
 
     def create(self, actor: Actor, spec: NewBlock) -> BlockRow:
-        if len(spec.value) > spec.limit:
-            raise InvalidArgument(
-                f"Edit failed: Exceeds {spec.limit} character limit (requested {len(spec.value)})"
-            )
+        check_limit(spec.value, spec.limit)
         block = Block(
             organization_id=actor.organization_id,
             label=spec.label,
@@ -93,6 +91,13 @@ class BlockService:
             limit=limit,
         )
 
+    def agents_of(self, actor: Actor, block_id: str) -> list[AgentRow]:
+        """The agents that have the block, oldest first."""
+        row = self.get(actor, block_id)
+        holders = [row.owner_agent_id] if row.owner_agent_id else row.agent_ids
+        found = [self.ctx.agents.get(actor.organization_id, agent_id) for agent_id in holders]
+        return sorted((a for a in found if a is not None), key=lambda a: (a.created_at, a.id))
+
     def modify(self, actor: Actor, block_id: str, changes: dict[str, Any]) -> BlockRow:
         row = self.get(actor, block_id)
         if row.owner_agent_id is not None:  # an agent's own block: the agent records it
@@ -102,7 +107,7 @@ class BlockService:
         def command() -> list[Aggregate]:
             block = self._load(block_id)
             block.update(changes)
-            return [block, *copies_updated(self.ctx, block, changes)]
+            return [block, *copies_updated(self.ctx, [(block, changes)])]
 
         self.ctx.settle(self.ctx.app.save_retrying(command))
         return self.get(actor, block_id)
@@ -144,7 +149,12 @@ class BlockService:
         return self.agents.get(actor, agent_id)
 
     def detach(self, actor: Actor, agent_id: str, block_id: str) -> AgentRow:
-        self.get(actor, block_id)
+        row = self.get(actor, block_id)
+        if row.owner_agent_id is not None:
+            raise InvalidArgument(
+                f"Block {block_id} is agent {row.owner_agent_id}'s own, not a shared block: "
+                "it cannot be detached"
+            )
 
         def command() -> list[Aggregate]:
             self.agents.load(actor, agent_id)  # 404 for an unknown agent

@@ -22,6 +22,7 @@ from anyio import to_thread
 
 from domain import ids
 from domain.conversation import Conversation
+from domain.errors import Conflict
 from domain.run import Run
 from domain.stops import INTERNAL, MODEL_FAILURES
 from projections.message_reads import run_items
@@ -33,6 +34,22 @@ from service.turn_state import Turn
 POLL_SECONDS = 0.05
 
 
+def retried(otids: list[str], taken: dict[str, str]) -> str | None:
+    """The run a request is the retry of: the one run that took every one of its otids.
+    None when no otid was taken; a request that repeats some otids but not all (or those
+    of several runs) is neither a retry nor new, and is refused.
+    """
+    if not taken:
+        return None
+    runs = set(taken.values())
+    if len(runs) == 1 and set(taken) == set(otids):
+        return runs.pop()
+    raise Conflict(
+        f"Messages with otids {sorted(taken)} were already sent (runs {sorted(runs)}): a retry "
+        "sends exactly the messages of one earlier request; new messages need new otids"
+    )
+
+
 class Retries:
     def __init__(self, ctx: Context, chunks: ChunkLog) -> None:
         self.ctx = ctx
@@ -40,20 +57,22 @@ class Retries:
         self.queries = RunQueries(ctx.store)
 
     def earlier_run(self, stream_id: UUID, otids: list[str]) -> str | None:
-        """The run that took one of these otids in this conversation (views)."""
-        return self.queries.run_of_otids(str(stream_id), otids)
+        """The run that took these otids in this conversation (views); see ``retried``."""
+        return retried(otids, self.queries.runs_of_otids(str(stream_id), otids))
 
     def run_holding(self, conversation: Conversation, otids: list[str]) -> str | None:
-        """Inside a claim: the active run, if it took one of these otids (from the log, as
-        its claim may not be projected yet), else an earlier run that did (views).
+        """The active run, if it took these otids (from the log: its claim may not be
+        projected yet), else an earlier run that did (views).
         """
         if not otids:
             return None
         active = conversation.active_run_id
         if active is not None:
             run = self.ctx.app.get(Run, ids.to_uuid(active))
-            if run is not None and set(run.otids) & set(otids):
-                return active
+            if run is not None:
+                found = retried(otids, {o: active for o in run.otids if o in otids})
+                if found is not None:
+                    return found
         return self.earlier_run(conversation.id, otids)
 
     async def answer(self, turn: Turn, run_id: str) -> None:

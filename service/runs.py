@@ -112,14 +112,19 @@ class RunService:
         """The run a resume request names: by ``run_id``, by the ``otid`` of a message it
         took, or else the conversation's active run.
         """
-        if run_id is not None:
-            return self._check_resumable(self.get(actor, run_id))
-        if otid is not None:
-            stream = self.conversations.resolve(actor, path_id)
-            found = self.queries.run_of_otids(str(stream), [otid])
-            if found is None:
-                raise NotFound(f"No run found for otid={otid}.")
-            return self._check_resumable(self.get(actor, found))
+        if run_id is not None and otid is not None:
+            raise InvalidArgument("Give run_id or otid, not both")
+        if run_id is not None or otid is not None:
+            stream = str(self.conversations.resolve(actor, path_id))
+            if otid is not None:
+                run_id = self.queries.runs_of_otids(stream, [otid]).get(otid)
+                if run_id is None:
+                    raise NotFound(f"No run found for otid={otid}.")
+            assert run_id is not None
+            row = self.queries.get(actor.organization_id, run_id)
+            if row is None or row.stream_id != stream:  # another conversation's run
+                raise NotFound(f"Run {run_id} not found.")
+            return self._check_resumable(row)
         runs = self.active_runs(actor, path_id, check_exists=False)
         if not runs:
             raise InvalidArgument("No active runs found for this conversation.")

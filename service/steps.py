@@ -19,12 +19,11 @@ from eventsourcing.domain import Aggregate
 
 from domain import ids
 from domain.agent import Agent
-from domain.block import Block
 from domain.conversation import Conversation
 from projections.messages import context_row
 from projections.search import SearchQueries
 from service import wire
-from service.block_copies import copies_updated
+from service.block_copies import copies_updated, shared_block
 from service.claims import Claims
 from service.context import Context
 from service.context_window import to_chat
@@ -221,20 +220,18 @@ class StepStore:
         return [agent, *self._shared_edits(agent, turn.agent_id, edited)]
 
     def _shared_edits(self, agent: Agent, agent_id: str, labels: list[str]) -> list[Aggregate]:
-        """A shared block the tool edited changes on the block and on every other agent's
+        """Shared blocks the tools edited change on the block and on every other agent's
         copy, in this same save (``service/block_copies.py``).
         """
-        changed: list[Aggregate] = []
+        edits = []
         for label in labels:
-            copy = agent.block(label)
-            if not copy.get("shared"):
-                continue
-            block = self.ctx.app.get(Block, ids.to_uuid(copy["id"]))
-            if block is None or block.deleted:
-                continue
-            block.update({"value": copy["value"]}, agent_id=agent_id)
-            changed += [block, *copies_updated(self.ctx, block, {"value": copy["value"]}, agent_id)]
-        return changed
+            block = shared_block(self.ctx, agent, label)
+            if block is not None:
+                changes = {"value": agent.block(label)["value"]}
+                block.update(changes, agent_id=agent_id)
+                edits.append((block, changes))
+        blocks: list[Aggregate] = [block for block, _ in edits]
+        return [*blocks, *copies_updated(self.ctx, edits, agent_id)]
 
 
 def _append(conversation: Conversation, item: wire.Item) -> None:

@@ -28,6 +28,7 @@ from domain import ids, stops
 from domain.conversation import Conversation
 from domain.errors import BUSY, PENDING_APPROVAL, BadRequest, Busy, Conflict
 from domain.memory import with_isolated
+from domain.model_settings import check_model_settings, check_with_tools
 from domain.skills import available_skills, skills_of
 from projections.message_reads import tool_results
 from service import frames
@@ -120,8 +121,8 @@ class TurnService:
     async def _start(self, actor: Actor, turn: Turn) -> None:
         """Lock, claim and run; or find, on the way, that the request is a retry."""
         if not await self.lock.acquire(turn.lock_key, turn.lock_token, self.settings.lease_seconds):
-            active = await to_thread.run_sync(self._active_run, turn)
-            if active is None or active != await to_thread.run_sync(self._retried, turn):
+            active, retry_of = await to_thread.run_sync(self._holder, turn)
+            if active is None or retry_of != active:
                 raise Busy(BUSY, active)
             turn.retry_of = active
             return
@@ -178,6 +179,9 @@ class TurnService:
         if turn.retry_of is not None:
             return turn  # answered as the earlier run was, whatever changed since
         self.model.check(handle)
+        # The settings this turn sends, checked against the model it sends them to.
+        check_model_settings(turn.model_settings, handle)
+        check_with_tools(turn.model_settings, bool(turn.tools.specs()))
         if request.approvals is None:
             if conversation.pending_approval is not None:
                 raise Conflict(PENDING_APPROVAL)
@@ -196,18 +200,16 @@ class TurnService:
         turn = self._prepare(actor, path_id, request, find_retry=False)
         return self.model.payload(self.loop.first_request(turn))
 
-    def _active_run(self, turn: Turn) -> str | None:
+    def _holder(self, turn: Turn) -> tuple[str | None, str | None]:
         """The run holding the conversation, from the log (another process's claim may not
-        be in this process's views yet); None in the instant between its lock and its claim.
+        be in this process's views yet; None in the instant between its lock and its claim),
+        and the run this request is a retry of, if any.
         """
         conversation = self.ctx.app.get(Conversation, turn.stream_id)
-        return None if conversation is None else conversation.active_run_id
-
-    def _retried(self, turn: Turn) -> str | None:
-        conversation = self.ctx.app.get(Conversation, turn.stream_id)
         if conversation is None:
-            return None
-        return self.retries.run_holding(conversation, turn.request.otids)
+            return None, None
+        retry_of = self.retries.run_holding(conversation, turn.request.otids)
+        return conversation.active_run_id, retry_of
 
     def _check_approvals(
         self, conversation: Conversation, approvals: list[dict[str, Any]]

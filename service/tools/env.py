@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from domain.agent import Agent
 from domain.conversation import Conversation
+from domain.memory import with_isolated
 from domain.tools import ToolCause
 from projections.search import Found
 
@@ -50,9 +51,8 @@ class ToolEnv:
         labels = ", ".join(b["label"] for b in self.visible_blocks())
         raise ToolError(f"Block field {label} does not exist (available sections = {labels})")
 
-    def visible_blocks(self) -> list[dict[str, Any]]:
-        overlay = {b["label"]: b for b in self.conversation.isolated_blocks}
-        return [overlay.get(b["label"], b) for b in self.agent.blocks]
+    def visible_blocks(self) -> list[Mapping[str, Any]]:
+        return with_isolated(self.agent.blocks, self.conversation.isolated_blocks)
 
     def write_block(self, label: str, value: str, tool_name: str, tool_call_id: str) -> None:
         block = self.block(label)

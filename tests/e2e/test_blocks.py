@@ -27,6 +27,7 @@ def test_a_shared_block_through_the_sdk(client: Letta) -> None:
         assert client.agents.blocks.retrieve("team", agent_id=agent_id).value == "Team: blue"
     assert client.blocks.retrieve(block.id).value == "Team: blue"
     assert block.id in [b.id for b in client.blocks.list(label="team")]
+    assert [a.id for a in client.blocks.agents.list(block.id)] == [ann, bob]
     client.agents.blocks.detach(block.id, agent_id=bob)
     assert "team" not in [b.label for b in client.agents.retrieve(bob).memory.blocks]
     client.blocks.delete(block.id)

@@ -68,3 +68,22 @@ def test_resume_by_run_id_or_otid(client: Letta, http: httpx.Client) -> None:
     unknown = http.post(f"/v1/conversations/{conversation}/stream", json={"otid": "nope"})
     assert unknown.status_code == 404
     assert "No run found for otid=nope" in unknown.text
+
+
+def test_stream_by_run_id_only_in_its_own_conversation(client: Letta, http: httpx.Client) -> None:
+    agent = new_agent(client)
+    mine = client.conversations.create(agent_id=agent).id
+    other = client.conversations.create(agent_id=agent).id
+    sent = http.post(
+        f"/v1/conversations/{mine}/messages",
+        json={"messages": message(str(uuid.uuid4())), "background": True},
+    )
+    run_id = next(
+        line.split('"run_id":"')[1].split('"')[0]
+        for line in sent.text.splitlines()
+        if "run_id" in line
+    )
+    elsewhere = http.post(f"/v1/conversations/{other}/stream", json={"run_id": run_id})
+    assert elsewhere.status_code == 404
+    both = http.post(f"/v1/conversations/{mine}/stream", json={"run_id": run_id, "otid": "x"})
+    assert both.status_code == 400

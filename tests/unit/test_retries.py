@@ -235,3 +235,23 @@ RetryMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_retry_machine = RetryMachine.TestCase
+
+
+def test_a_request_that_repeats_some_otids_but_not_all_is_refused() -> None:
+    model = ScriptedModel()
+    services = build(Settings(database_url="memory://"), model=model)
+    try:
+        conversation = new_conversation(services, new_agent(services).id).conversation_id
+        a, b, c = (str(uuid.uuid4()) for _ in range(3))
+        asyncio.run(send(services, conversation, request("a", a, streaming=False)))
+        asyncio.run(send(services, conversation, request("b", b, streaming=False)))
+        calls, written = len(model.requests), head(services)
+        for otids in ([a, c], [a, b]):  # a new message with an old one; two runs' messages
+            messages = [{"role": "user", "content": "x", "otid": o} for o in otids]
+            with pytest.raises(Conflict, match="already sent"):
+                asyncio.run(
+                    send(services, conversation, TurnRequest(messages=messages, streaming=False))
+                )
+        assert (len(model.requests), head(services)) == (calls, written)
+    finally:
+        services.close()

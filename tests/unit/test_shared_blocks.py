@@ -131,3 +131,43 @@ def test_the_views_rebuild_the_same(services: Services) -> None:
     for name in list(services.projector.projections):
         services.projector.rebuild(name)
     assert view_tables(services) == views
+
+
+def test_the_agent_route_edits_the_shared_block_for_everyone(services: Services) -> None:
+    ann, bob = new_agent(services, "ann"), new_agent(services, "bob")
+    block_id = shared(services)
+    for agent in (ann, bob):
+        services.blocks.attach(ACTOR, agent.id, block_id)
+    services.agents.update_block(ACTOR, ann.id, "team", {"value": "Team: blue"})
+    assert block_value(services, bob.id, "team") == "Team: blue"
+    assert services.blocks.get(ACTOR, block_id).value == "Team: blue"
+    assert "Team: blue" in own_system(services, bob.id)
+
+
+def test_one_step_editing_two_shared_blocks_saves_once_for_each_agent() -> None:
+    model = ScriptedModel()
+    services = build(Settings(database_url="memory://"), model=model)
+    try:
+        ann, bob = new_agent(services, "ann"), new_agent(services, "bob")
+        x = services.blocks.create(ACTOR, NewBlock("x", "X0")).id
+        y = services.blocks.create(ACTOR, NewBlock("y", "Y0")).id
+        for block_id in (x, y):
+            for agent in (ann, bob):
+                services.blocks.attach(ACTOR, agent.id, block_id)
+        conversation = new_conversation(services, ann.id).conversation_id
+        calls = [
+            ("memory_insert", json.dumps({"label": label, "new_string": f"{label}1"}))
+            for label in ("x", "y")
+        ]
+        model.script = [Say(calls=calls), Say(text="done")]
+
+        async def turn() -> str:
+            request = TurnRequest(messages=[{"role": "user", "content": "x"}], streaming=False)
+            done = await services.turns.begin(ACTOR, conversation, request)
+            return (await services.turns.result_of(done)).stop_reason
+
+        assert asyncio.run(turn()) == "end_turn"
+        assert block_value(services, bob.id, "x") == "X0\nx1"
+        assert block_value(services, bob.id, "y") == "Y0\ny1"
+    finally:
+        services.close()
