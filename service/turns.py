@@ -192,8 +192,9 @@ class TurnService:
         return turn
 
     def preview(self, actor: Actor, path_id: str, request: TurnRequest) -> dict[str, Any]:
-        """The provider request body the first step of this send would make; nothing is
-        sent or written (a retry's otids are not looked up: this is never a send).
+        """The provider request body the first step of this send would make as the context
+        stands (a context too long for the model is compacted first by a real send, which
+        then sends a shorter one); nothing is sent or written, and otids are not looked up.
         """
         if request.approvals is not None:
             raise BadRequest(NO_PREVIEW_OF_APPROVALS)
