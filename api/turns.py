@@ -261,7 +261,8 @@ ENDPOINTS = [
         "POST",
         "/v1/conversations/{conversation_id}/messages/preview-raw-payload",
         "preview_conversation_model_request",
-        "The exact request a send would make to the model's provider; nothing is sent or written",
+        "The request a send's first step would make to the model's provider, as the context "
+        "stands; nothing is sent or written",
         preview,
         dict[str, Any],
         body=schemas.ConversationSendMessage,
