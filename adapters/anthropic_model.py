@@ -14,11 +14,10 @@ from typing import Any
 
 import anthropic
 
-from adapters.anthropic_wire import StreamDecoder, request_body
+from adapters.anthropic_wire import ANTHROPIC_DEFAULT_BASE_URL, StreamDecoder, request_body
 from service.model import ModelError, ModelRequest, StreamItem
 
 CONNECT_TIMEOUT_SECONDS = 10.0
-ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
 
 _CONTEXT_PHRASES = (
     "prompt is too long",

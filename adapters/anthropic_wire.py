@@ -25,6 +25,8 @@ from service.model import (
     Usage,
 )
 
+ANTHROPIC_DEFAULT_BASE_URL = "https://api.anthropic.com"
+
 # max_tokens is required by Anthropic; Letta's default for model_settings.max_output_tokens.
 DEFAULT_MAX_TOKENS = 4096
 # Tool-call arguments that are not a JSON object go back to the model under this key.

@@ -19,9 +19,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from adapters.anthropic_model import ANTHROPIC_DEFAULT_BASE_URL, AnthropicModel
+from adapters.anthropic_wire import ANTHROPIC_DEFAULT_BASE_URL
 from adapters.builtin_model import BuiltinModel
 from adapters.openai_model import OpenAICompatibleModel
 from service.model import (
@@ -32,6 +32,9 @@ from service.model import (
     StreamItem,
     UnknownModel,
 )
+
+if TYPE_CHECKING:
+    from adapters.anthropic_model import AnthropicModel
 
 log = logging.getLogger("convlog.models")
 
@@ -171,7 +174,13 @@ class ModelRouter:
         adapter = self._adapters.get(provider)
         if adapter is None:
             config = self.providers[provider]
-            kind = AnthropicModel if config.wire == "anthropic" else OpenAICompatibleModel
+            if config.wire == "anthropic":
+                # Imported on first use: the Anthropic SDK costs ~40 MB of memory to load.
+                from adapters.anthropic_model import AnthropicModel
+
+                kind: type[OpenAICompatibleModel | AnthropicModel] = AnthropicModel
+            else:
+                kind = OpenAICompatibleModel
             adapter = kind(config.base_url, config.api_key, self.timeout_seconds)
             self._adapters[provider] = adapter
         return adapter

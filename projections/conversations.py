@@ -28,7 +28,7 @@ COLUMNS = (
     "id, agent_id, organization_id, summary, model, model_settings, isolated_block_ids,"
     " created_by_id, last_updated_by_id, created_at, updated_at, last_message_at,"
     " last_run_completion, message_count, context_from, context_epoch, system_position,"
-    " summary_position, system_epoch, active_run_id"
+    " summary_position, system_epoch, active_run_id, forked"
 )
 
 
@@ -54,12 +54,14 @@ class ConversationRow:
     summary_position: int | None
     system_epoch: int
     active_run_id: str | None  # the run holding the conversation, if any
+    forked: bool  # lists a parent's messages (projections/lineage.py)
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> ConversationRow:
         values = list(row)
         values[5] = json.loads(values[5]) if values[5] else None
         values[6] = json.loads(values[6])
+        values[20] = bool(values[20])
         return cls(*values)
 
     @property
@@ -73,12 +75,14 @@ class ConversationRow:
 
     @property
     def window(self) -> Window:
-        return Window(self.id, self.system_position, self.summary_position, self.context_from)
+        return Window(
+            self.id, self.system_position, self.summary_position, self.context_from, self.forked
+        )
 
 
 class ConversationIndex(Projection):
     name = "conversations"
-    version = 5  # 4: system_epoch; 5: key_shift (forks)
+    version = 6  # 4: system_epoch; 5: key_shift (forks); 6: forked
     tables: ClassVar[dict[str, list[str]]] = {
         "conversations": [
             "CREATE TABLE IF NOT EXISTS {conversations} ("
@@ -92,7 +96,7 @@ class ConversationIndex(Projection):
             " active_run_id TEXT, lease_until BIGINT, agent_deleted INTEGER NOT NULL DEFAULT 0,"
             " context_epoch INTEGER NOT NULL DEFAULT 0, system_position INTEGER NOT NULL DEFAULT 0,"
             " summary_position INTEGER, system_epoch INTEGER NOT NULL DEFAULT 0,"
-            " key_shift INTEGER NOT NULL DEFAULT 0)",
+            " key_shift INTEGER NOT NULL DEFAULT 0, forked INTEGER NOT NULL DEFAULT 0)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_agent}"
             " ON {conversations} (organization_id, agent_id, created_at)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_created}"
@@ -195,7 +199,7 @@ class ConversationIndex(Projection):
     def _forked(self, e: Conversation.Forked, w: Writer) -> None:
         # The parent's window at the fork point comes along (it is in the same keys).
         w.execute(
-            "UPDATE {conversations} SET key_shift = %s,"
+            "UPDATE {conversations} SET key_shift = %s, forked = 1,"
             " context_from = COALESCE(%s, context_from), summary_position = %s WHERE id = %s",
             (e.key_shift, e.context_from, e.summary_key, str(e.originator_id)),
         )

@@ -11,13 +11,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from projections.lineage import Segment, segments, segments_of
+from projections.lineage import Segment, plain, segments, segments_of
 from projections.messages import ContextRow
 from projections.store import Row, ViewStore
 
 T = TypeVar("T")
 
 BATCH = 200  # segments per in-context query (SQLite allows 500 terms in a UNION)
+TEXT_COLUMNS = "position, role, text"
 CONTEXT_COLUMNS = "position, role, text, message_type, step_id, calls, tool_call_id, images"
 
 
@@ -31,19 +32,29 @@ class Window:
     system_position: int
     summary_position: int | None
     context_from: int
+    forked: bool = True  # False: one segment, no lineage to read (see ``segments_for``)
 
     def order(self, rows: list[tuple[int, str, T]]) -> list[tuple[int, str, T]]:
         """Rows (key, role, …) of this window in context order: system, the latest summary,
         then the kept and later messages (earlier summaries are history only).
         """
-        system = [r for r in rows if r[0] == self.system_position]
-        summary = [r for r in rows if r[0] == self.summary_position]
-        rest = [
-            r
-            for r in rows
-            if r[0] >= self.context_from and r[0] != self.system_position and r[1] != "summary"
-        ]
+        system: list[tuple[int, str, T]] = []
+        summary: list[tuple[int, str, T]] = []
+        rest: list[tuple[int, str, T]] = []
+        for row in rows:
+            key = row[0]
+            if key == self.system_position:
+                system.append(row)
+            elif key == self.summary_position:
+                summary.append(row)
+            elif key >= self.context_from and row[1] != "summary":
+                rest.append(row)
         return system + summary + rest
+
+
+def segments_for(store: ViewStore, conversation_id: str, forked: bool) -> list[Segment]:
+    """A conversation's segments; one query less for one known not to be a fork."""
+    return segments(store, conversation_id) if forked else plain(conversation_id)
 
 
 def scan(
@@ -86,7 +97,7 @@ class MessageQueries:
     def __init__(self, store: ViewStore) -> None:
         self.store = store
 
-    def position_of(self, conversation_id: str, message_id: str) -> int | None:
+    def position_of(self, conversation_id: str, message_id: str, forked: bool = True) -> int | None:
         """The message's listing key in this conversation (None: not listed there)."""
         rows = self.store.query(
             "SELECT conversation_id, position FROM messages WHERE message_id = %s", (message_id,)
@@ -94,7 +105,7 @@ class MessageQueries:
         if not rows:
             return None
         source, position = rows[0][0], int(rows[0][1])
-        for seg in segments(self.store, conversation_id):
+        for seg in segments_for(self.store, conversation_id, forked):
             if (
                 seg.source == source
                 and position > seg.lo
@@ -112,6 +123,7 @@ class MessageQueries:
         before: int | None,
         limit: int | None,
         types: list[str] | None = None,
+        forked: bool = True,
     ) -> list[str]:
         """Items (JSON text) in listing order. ``after``/``before`` are keys and follow that
         order (decisions §4); with only ``before``, the items nearest to it are returned.
@@ -125,7 +137,7 @@ class MessageQueries:
         found = scan(
             self.store,
             "position, item",
-            segments(self.store, conversation_id),
+            segments_for(self.store, conversation_id, forked),
             low=low,
             high=high,
             ascending=ascending != backwards,
@@ -142,7 +154,8 @@ class MessageQueries:
         """Each conversation's in-context message ids, in the order the model sees them: one
         query per ``BATCH`` segments, whatever the number of conversations (a listing page).
         """
-        by_id = segments_of(self.store, [w.conversation_id for w in windows])
+        by_id = segments_of(self.store, [w.conversation_id for w in windows if w.forked])
+        by_id.update({w.conversation_id: plain(w.conversation_id) for w in windows if not w.forked})
         parts = [(i, seg) for i, w in enumerate(windows) for seg in by_id[w.conversation_id]]
         found: list[list[tuple[int, str, Row]]] = [[] for _ in windows]
         for start in range(0, len(parts), BATCH):
@@ -172,17 +185,9 @@ def in_window(
 ) -> list[tuple[int, str, Row]]:
     """(key, role, row) of the window's messages in context order."""
     found = scan(store, columns, segs, low=window.context_from - 1)
-    if not any(key == window.system_position for key, _ in found):
-        found = (
-            scan(
-                store,
-                columns,
-                segs,
-                low=window.system_position - 1,
-                high=window.system_position + 1,
-            )
-            + found
-        )
+    if window.system_position < window.context_from:  # after a checkpoint: fetch it alone
+        high = window.system_position + 1
+        found = scan(store, columns, segs, low=window.system_position - 1, high=high) + found
     return window.order([(key, row[1], row) for key, row in found])
 
 
@@ -204,7 +209,7 @@ def model_rows(store: ViewStore, window: Window, after: int | None = None) -> li
     """The context as rows the model's messages are made from: the whole window, or (with
     ``after``) only the messages listed after that key.
     """
-    segs = segments(store, window.conversation_id)
+    segs = segments_for(store, window.conversation_id, window.forked)
     if after is not None:
         return [
             _context_row(key, row) for key, row in scan(store, CONTEXT_COLUMNS, segs, low=after)
@@ -215,8 +220,9 @@ def model_rows(store: ViewStore, window: Window, after: int | None = None) -> li
 
 
 def context_rows(store: ViewStore, window: Window) -> list[tuple[int, str, Any]]:
-    """(key, role, text) in context order."""
-    return [(row.position, row.role, row.text) for row in model_rows(store, window)]
+    """(key, role, text) in context order (three columns: what compaction reads)."""
+    segs = segments_for(store, window.conversation_id, window.forked)
+    return [(key, role, row[2]) for key, role, row in in_window(store, window, segs, TEXT_COLUMNS)]
 
 
 def system_row(store: ViewStore, window: Window) -> list[ContextRow]:
@@ -224,7 +230,7 @@ def system_row(store: ViewStore, window: Window) -> list[ContextRow]:
     found = scan(
         store,
         CONTEXT_COLUMNS,
-        segments(store, window.conversation_id)[:1],
+        segments_for(store, window.conversation_id, window.forked)[:1],
         low=window.system_position - 1,
         high=window.system_position + 1,
     )

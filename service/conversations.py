@@ -225,13 +225,18 @@ class ConversationService:
         ascending: bool,
         types: list[str] | None = None,
     ) -> list[str]:
-        stream = str(self.resolve(actor, conversation_id))
+        # Agents' own contexts are never forks; a conversation's row says whether it is one.
+        if conversation_id.startswith(f"{ids.AGENT}-"):
+            stream, forked = str(self.resolve(actor, conversation_id)), False
+        else:
+            row = self.get(actor, conversation_id)
+            stream, forked = row.id, row.forked
         positions: dict[str, int | None] = {}
         for key, message_id in (("before", before), ("after", after)):
             if message_id is None:
                 positions[key] = None
                 continue
-            position = self.ctx.messages.position_of(stream, message_id)
+            position = self.ctx.messages.position_of(stream, message_id, forked)
             if position is None:
                 raise InvalidArgument(
                     f"Cursor {key}={message_id} is not a message of {conversation_id}"
@@ -244,6 +249,7 @@ class ConversationService:
             before=positions["before"],
             limit=limit,
             types=types,
+            forked=forked,
         )
 
     def events(
