@@ -63,3 +63,9 @@ MODEL_FAILURES: dict[str, Failure] = {
 INTERNAL = Failure(
     "error", "internal_error", "An unknown error occurred with the LLM streaming request.", 500
 )
+
+
+def http_status_of(error_type: str) -> int:
+    """The status a JSON send answered a failure of this error type with."""
+    found = (f.http_status for f in MODEL_FAILURES.values() if f.error_type == error_type)
+    return next(found, INTERNAL.http_status)

@@ -16,6 +16,18 @@ def error(payload: dict[str, Any]) -> str:
     return f"event: error\ndata: {json.dumps(payload, separators=(',', ':'))}\n\n"
 
 
+def error_message(run_id: str, error_type: str, message: str, detail: str) -> dict[str, Any]:
+    """The error frame a failed run ends with (and a JSON send's error comes from)."""
+    return {
+        "message_type": "error_message",
+        "run_id": run_id,
+        "error_type": error_type,
+        "message": message,
+        "detail": detail,
+        "seq_id": None,
+    }
+
+
 def stop_reason(reason: str) -> dict[str, Any]:
     return {"message_type": "stop_reason", "stop_reason": reason}
 

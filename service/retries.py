@@ -20,13 +20,14 @@ from uuid import UUID
 
 from anyio import to_thread
 
-from domain import ids
+from domain import ids, stops
 from domain.conversation import Conversation
 from domain.errors import Conflict
 from domain.run import Run
-from domain.stops import INTERNAL, MODEL_FAILURES
+from domain.stops import INTERNAL
 from projections.message_reads import run_items
 from projections.runs import RunQueries, RunRow
+from service import frames
 from service.context import Context
 from service.ports import ChunkLog
 from service.turn_state import Turn
@@ -103,19 +104,11 @@ class Retries:
         result.usage = row.state.get("usage") or result.usage
         error = row.state.get("metadata", {}).get("error")
         if row.status == "failed" and error:
-            error_type = error.get("error_type")
-            result.error = {
-                "message_type": "error_message",
-                "run_id": run_id,
-                "error_type": error_type,
-                "message": error.get("message"),
-                "detail": error.get("detail"),
-                "seq_id": None,
-            }
-            result.status = next(
-                (f.http_status for f in MODEL_FAILURES.values() if f.error_type == error_type),
-                INTERNAL.http_status,
+            kind = error.get("error_type") or INTERNAL.error_type
+            result.error = frames.error_message(
+                run_id, kind, error.get("message") or "", error.get("detail") or ""
             )
+            result.status = stops.http_status_of(kind)
 
     def _look(self, run_id: str) -> tuple[RunRow, list[str] | None]:
         """The run and, once it is over, the items it listed (one trip to the views)."""

@@ -181,7 +181,7 @@ class TurnService:
         self.model.check(handle)
         # The settings this turn sends, checked against the model it sends them to.
         check_model_settings(turn.model_settings, handle)
-        check_with_tools(turn.model_settings, bool(turn.tools.specs()))
+        check_with_tools(turn.model_settings, bool(turn.tools.names()))
         if request.approvals is None:
             if conversation.pending_approval is not None:
                 raise Conflict(PENDING_APPROVAL)
@@ -262,14 +262,7 @@ class TurnService:
             await self._finish(turn)
 
     async def _fail(self, turn: Turn, failure: stops.Failure, detail: str) -> None:
-        error = {
-            "message_type": "error_message",
-            "run_id": turn.run_id,
-            "error_type": failure.error_type,
-            "message": failure.message,
-            "detail": detail,
-            "seq_id": None,
-        }
+        error = frames.error_message(turn.run_id, failure.error_type, failure.message, detail)
         turn.result.stop_reason = failure.stop_reason
         turn.result.error = error
         turn.result.status = failure.http_status

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 import uuid
@@ -28,11 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.served_app import ServedApp
 
 Failure = Literal[
     "rate_limit",
@@ -177,15 +177,14 @@ def sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps({'type': event, **data})}\n\n".encode()
 
 
-class FakeAnthropic:
+class FakeAnthropic(ServedApp):
+    name = "fake-anthropic"
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._generation = 0  # bumped by reset(): hanging handlers give up
-        self._stopping = False
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
         self.reset()
 
     def reset(self) -> None:
@@ -211,42 +210,6 @@ class FakeAnthropic:
     def base_url(self) -> str:
         """As ANTHROPIC_BASE_URL takes it: the SDK adds ``/v1/…``."""
         return f"http://127.0.0.1:{self.port}"
-
-    # lifecycle ---------------------------------------------------------------------------------
-
-    def start(self) -> FakeAnthropic:
-        # IPPROTO_TCP so that asyncio sets TCP_NODELAY on accepted connections (see fake_openai)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app(), log_level="warning", lifespan="off", ws="none", access_log=False
-        )
-        server = self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-anthropic", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake Anthropic server did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        self._stopping = True
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # the app -----------------------------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 import uuid
@@ -26,11 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.served_app import ServedApp
 
 Failure = Literal[
     "rate_limit",  # HTTP 429
@@ -141,15 +141,14 @@ def count_words(body: dict[str, Any]) -> int:
     return sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [])
 
 
-class FakeOpenAI:
+class FakeOpenAI(ServedApp):
+    name = "fake-openai"
+
     def __init__(self) -> None:
+        super().__init__()
         self._lock = threading.Lock()
         self._received: list[Received] = []
         self._generation = 0  # bumped by reset(): hanging handlers give up
-        self._stopping = False
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-        self.port = 0
         self.reset()
 
     # per-test behaviour ------------------------------------------------------------------------
@@ -179,45 +178,6 @@ class FakeOpenAI:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
-
-    # lifecycle ---------------------------------------------------------------------------------
-
-    def start(self) -> FakeOpenAI:
-        # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY on accepted connections only
-        # when the listening socket's proto says TCP. Without it every keep-alive request after
-        # the first waits ~40 ms (Nagle against the client's delayed ACK).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self.app(), log_level="warning", lifespan="off", ws="none", access_log=False
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError("the fake OpenAI server did not start")
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        self._stopping = True
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # the app -----------------------------------------------------------------------------------
 
