@@ -18,7 +18,6 @@ from api.errors import detail
 from api.tools import sdk_v1
 from api.turns import answer, turn_request
 from domain import ids
-from service.context import DEFAULT_ACTOR
 
 AGENT: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,)}
 
@@ -49,8 +48,8 @@ async def send_async(call: Call) -> Response:
     if isinstance(body, Response):
         return body
     request = turn_request(body.model_copy(update={"background": True}), True)
-    turn = await call.services.turns.begin(DEFAULT_ACTOR, call.path["agent_id"], request)
-    row = await run_in_threadpool(call.services.runs.get, DEFAULT_ACTOR, turn.run_id)
+    turn = await call.services.turns.begin(call.actor, call.path["agent_id"], request)
+    row = await run_in_threadpool(call.services.runs.get, call.actor, turn.run_id)
     return JSONResponse(render.run(row))
 
 
@@ -61,14 +60,14 @@ async def list_messages(call: Call) -> Response:
 async def cancel(call: Call) -> Response:
     body: schemas.CancelAgentRuns = call.body
     outcome = await call.services.runs.cancel(
-        DEFAULT_ACTOR, call.path["agent_id"], body.run_ids, noun="agent"
+        call.actor, call.path["agent_id"], body.run_ids, noun="agent"
     )
     return JSONResponse(outcome)
 
 
 async def reset(call: Call) -> Response:
     row = await run_in_threadpool(
-        call.services.agents.reset_messages, DEFAULT_ACTOR, call.path["agent_id"]
+        call.services.agents.reset_messages, call.actor, call.path["agent_id"]
     )
     if sdk_v1(call.request):
         return JSONResponse(None)

@@ -16,7 +16,6 @@ from domain import ids, tools
 from projections.agents import AgentRow
 from service.agents import AgentSpec, BlockSpec
 from service.compaction import default_settings
-from service.context import DEFAULT_ACTOR
 
 AGENT: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,)}
 
@@ -84,7 +83,7 @@ async def create(call: Call) -> Response:
             ),
         },
     )
-    row = await run_in_threadpool(call.services.agents.create, DEFAULT_ACTOR, spec)
+    row = await run_in_threadpool(call.services.agents.create, call.actor, spec)
     return await one_agent(call, row)
 
 
@@ -106,7 +105,7 @@ async def update(call: Call) -> Response:
     if given:
         changes["settings"] = given
     row = await run_in_threadpool(
-        call.services.agents.update, DEFAULT_ACTOR, call.path["agent_id"], changes
+        call.services.agents.update, call.actor, call.path["agent_id"], changes
     )
     return await one_agent(call, row)
 
@@ -115,7 +114,7 @@ async def list_(call: Call) -> Response:
     q: schemas.ListAgentsQuery = call.query
     rows = await run_in_threadpool(
         lambda: call.services.agents.list(
-            DEFAULT_ACTOR,
+            call.actor,
             name=q.name,
             ascending=q.order == "asc",
             after=q.after,
@@ -130,32 +129,30 @@ async def list_(call: Call) -> Response:
 
 
 async def count(call: Call) -> Response:
-    return JSONResponse(await run_in_threadpool(call.services.agents.count, DEFAULT_ACTOR))
+    return JSONResponse(await run_in_threadpool(call.services.agents.count, call.actor))
 
 
 async def list_blocks(call: Call) -> Response:
-    found = await run_in_threadpool(
-        call.services.agents.blocks, DEFAULT_ACTOR, call.path["agent_id"]
-    )
+    found = await run_in_threadpool(call.services.agents.blocks, call.actor, call.path["agent_id"])
     chosen = page(found, lambda block: str(block["id"]), call.query)
     return JSONResponse([render.block(b).model_dump(mode="json") for b in chosen])
 
 
 async def retrieve(call: Call) -> Response:
-    row = await run_in_threadpool(call.services.agents.get, DEFAULT_ACTOR, call.path["agent_id"])
+    row = await run_in_threadpool(call.services.agents.get, call.actor, call.path["agent_id"])
     return await one_agent(call, row)
 
 
 async def delete(call: Call) -> Response:
     agent_id = call.path["agent_id"]
-    await run_in_threadpool(call.services.agents.delete, DEFAULT_ACTOR, agent_id)
+    await run_in_threadpool(call.services.agents.delete, call.actor, agent_id)
     return JSONResponse({"message": f"Agent id={agent_id} successfully deleted"})
 
 
 async def retrieve_block(call: Call) -> Response:
     data = await run_in_threadpool(
         call.services.agents.get_block,
-        DEFAULT_ACTOR,
+        call.actor,
         call.path["agent_id"],
         call.path["block_label"],
     )
@@ -168,7 +165,7 @@ async def update_block(call: Call) -> Response:
     changes = {k: v for k, v in given.items() if v is not None}
     data = await run_in_threadpool(
         call.services.agents.update_block,
-        DEFAULT_ACTOR,
+        call.actor,
         call.path["agent_id"],
         call.path["block_label"],
         changes,
@@ -188,7 +185,7 @@ async def recompile(call: Call) -> Response:
         return detail(400, NO_OLD_TIMESTAMP)
     content = await run_in_threadpool(
         lambda: call.services.conversations.recompile(
-            DEFAULT_ACTOR, call.path["agent_id"], dry_run=q.dry_run
+            call.actor, call.path["agent_id"], dry_run=q.dry_run
         )
     )
     return JSONResponse(content)

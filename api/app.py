@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from api import (
     agent_messages,
@@ -26,17 +25,24 @@ from api import (
     tools,
     turns,
 )
+from api.auth import Unauthorized
+from api.body import BodyRefused
+from api.config import EdgeConfig
 from api.endpoint import Call, Endpoint
 from api.errors import (
     RequestInvalid,
+    on_body_refused,
     on_domain_error,
     on_http_exception,
     on_request_invalid,
+    on_unauthorized,
     on_unexpected,
     on_unknown_model,
 )
+from api.guard import Guard
 from domain.errors import DomainError
 from service.model import UnknownModel
+from service.services import Services
 
 try:
     VERSION = package_version("convlog")
@@ -49,7 +55,16 @@ async def health(call: Call) -> Response:
 
 
 ENDPOINTS: list[Endpoint] = [
-    Endpoint("GET", "/v1/health/", "check_health", "Health", health, schemas.Health, tag="health"),
+    Endpoint(
+        "GET",
+        "/v1/health/",
+        "check_health",
+        "Health",
+        health,
+        schemas.Health,
+        tag="health",
+        public=True,
+    ),
     *conversations.ENDPOINTS,
     *turns.ENDPOINTS,
     *agents.ENDPOINTS,
@@ -62,17 +77,19 @@ ENDPOINTS: list[Endpoint] = [
 
 
 def create_app(
-    services: Any,
+    services: Services,
+    edge: EdgeConfig | None = None,
     lifespan: Callable[[Starlette], AbstractAsyncContextManager[None]] | None = None,
 ) -> Starlette:
-    """``services`` is the wired use cases (runtime.bootstrap.Services)."""
+    edge = edge or EdgeConfig()
     spec = openapi.document(ENDPOINTS, VERSION)
 
-    async def openapi_json(request: Request) -> Response:
+    async def openapi_json(call: Call) -> Response:
         return JSONResponse(spec)
 
+    document = Endpoint("GET", "/openapi.json", "openapi", "The OpenAPI document", openapi_json)
     routes = [e.route() for e in ENDPOINTS]
-    routes.append(Route("/openapi.json", openapi_json, methods=["GET"]))
+    routes.append(document.route())
 
     @asynccontextmanager
     async def no_lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -80,7 +97,19 @@ def create_app(
 
     app = Starlette(
         routes=routes,
+        middleware=[
+            Middleware(Guard, edge=edge),
+            # Answers browsers' preflight requests for the allowed origins.
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(edge.cors_origins),
+                allow_methods=["*"],
+                allow_headers=["*"],
+            ),
+        ],
         exception_handlers={
+            Unauthorized: on_unauthorized,
+            BodyRefused: on_body_refused,
             RequestInvalid: on_request_invalid,
             HTTPException: on_http_exception,
             DomainError: on_domain_error,
@@ -90,4 +119,5 @@ def create_app(
         lifespan=lifespan or no_lifespan,
     )
     app.state.services = services
+    app.state.edge = edge
     return app

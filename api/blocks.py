@@ -12,7 +12,6 @@ from api.paging import page
 from domain import ids
 from projections.blocks import BlockRow
 from service.blocks import NewBlock
-from service.context import DEFAULT_ACTOR
 
 BLOCK: dict[str, tuple[str, ...]] = {"block_id": (ids.BLOCK,)}
 AGENT_AND_BLOCK: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,), **BLOCK}
@@ -25,7 +24,7 @@ def wire(row: BlockRow) -> dict[str, object]:
 async def create(call: Call) -> Response:
     body: schemas.CreateBlock = call.body
     spec = NewBlock(**body.model_dump(exclude={"project_id"}))
-    row = await run_in_threadpool(call.services.blocks.create, DEFAULT_ACTOR, spec)
+    row = await run_in_threadpool(call.services.blocks.create, call.actor, spec)
     return JSONResponse(wire(row))
 
 
@@ -33,7 +32,7 @@ async def list_(call: Call) -> Response:
     q: schemas.ListBlocksQuery = call.query
     rows = await run_in_threadpool(
         lambda: call.services.blocks.page(
-            DEFAULT_ACTOR,
+            call.actor,
             label=q.label,
             ascending=q.order == "asc",
             after=q.after,
@@ -45,13 +44,13 @@ async def list_(call: Call) -> Response:
 
 
 async def retrieve(call: Call) -> Response:
-    row = await run_in_threadpool(call.services.blocks.get, DEFAULT_ACTOR, call.path["block_id"])
+    row = await run_in_threadpool(call.services.blocks.get, call.actor, call.path["block_id"])
     return JSONResponse(wire(row))
 
 
 async def agents(call: Call) -> Response:
     def run() -> list[dict[str, object]]:
-        found = call.services.blocks.agents_of(DEFAULT_ACTOR, call.path["block_id"])
+        found = call.services.blocks.agents_of(call.actor, call.path["block_id"])
         return as_json(call, page(found, lambda row: row.id, call.query))
 
     return JSONResponse(await run_in_threadpool(run))
@@ -62,26 +61,26 @@ async def modify(call: Call) -> Response:
     given = body.model_dump(exclude_unset=True, exclude={"project_id"})
     changes = {k: v for k, v in given.items() if v is not None}
     row = await run_in_threadpool(
-        call.services.blocks.modify, DEFAULT_ACTOR, call.path["block_id"], changes
+        call.services.blocks.modify, call.actor, call.path["block_id"], changes
     )
     return JSONResponse(wire(row))
 
 
 async def delete(call: Call) -> Response:
-    await run_in_threadpool(call.services.blocks.delete, DEFAULT_ACTOR, call.path["block_id"])
+    await run_in_threadpool(call.services.blocks.delete, call.actor, call.path["block_id"])
     return JSONResponse(None)
 
 
 async def attach(call: Call) -> Response:
     row = await run_in_threadpool(
-        call.services.blocks.attach, DEFAULT_ACTOR, call.path["agent_id"], call.path["block_id"]
+        call.services.blocks.attach, call.actor, call.path["agent_id"], call.path["block_id"]
     )
     return await one_agent(call, row)
 
 
 async def detach(call: Call) -> Response:
     row = await run_in_threadpool(
-        call.services.blocks.detach, DEFAULT_ACTOR, call.path["agent_id"], call.path["block_id"]
+        call.services.blocks.detach, call.actor, call.path["agent_id"], call.path["block_id"]
     )
     return await one_agent(call, row)
 

@@ -8,7 +8,6 @@ from starlette.responses import JSONResponse, Response
 from api import render, schemas
 from api.endpoint import Call, Endpoint
 from domain import ids
-from service.context import DEFAULT_ACTOR
 
 CONVERSATION = (ids.CONVERSATION,)
 CONVERSATION_OR_AGENT = (ids.CONVERSATION, ids.AGENT)
@@ -25,7 +24,7 @@ async def create(call: Call) -> Response:
 
     def run() -> list:  # type: ignore[type-arg]
         row = service.create(
-            DEFAULT_ACTOR,
+            call.actor,
             call.query.agent_id,
             summary=body.summary,
             model=body.model,
@@ -42,7 +41,7 @@ async def list_(call: Call) -> Response:
 
     def run() -> list:  # type: ignore[type-arg]
         rows = call.services.conversations.list(
-            DEFAULT_ACTOR,
+            call.actor,
             agent_id=q.agent_id,
             summary_search=q.summary_search,
             order_by=q.order_by,
@@ -57,7 +56,7 @@ async def list_(call: Call) -> Response:
 
 async def retrieve(call: Call) -> Response:
     def run() -> list:  # type: ignore[type-arg]
-        row = call.services.conversations.get(DEFAULT_ACTOR, call.path["conversation_id"])
+        row = call.services.conversations.get(call.actor, call.path["conversation_id"])
         return _render_many(call, [row])
 
     return JSONResponse((await run_in_threadpool(run))[0])
@@ -68,9 +67,7 @@ async def update(call: Call) -> Response:
 
     def run() -> list:  # type: ignore[type-arg]
         changes = body.model_dump(exclude_unset=True)
-        row = call.services.conversations.update(
-            DEFAULT_ACTOR, call.path["conversation_id"], changes
-        )
+        row = call.services.conversations.update(call.actor, call.path["conversation_id"], changes)
         return _render_many(call, [row])
 
     return JSONResponse((await run_in_threadpool(run))[0])
@@ -78,7 +75,7 @@ async def update(call: Call) -> Response:
 
 async def delete(call: Call) -> Response:
     await run_in_threadpool(
-        call.services.conversations.delete, DEFAULT_ACTOR, call.path["conversation_id"]
+        call.services.conversations.delete, call.actor, call.path["conversation_id"]
     )
     return JSONResponse(None)
 
@@ -92,7 +89,7 @@ async def messages_page(call: Call, path_id: str) -> Response:
     q: schemas.ListMessagesQuery = call.query
     items = await run_in_threadpool(
         lambda: call.services.conversations.messages(
-            DEFAULT_ACTOR,
+            call.actor,
             path_id,
             before=q.before,
             after=q.after,
@@ -109,7 +106,7 @@ async def recompile(call: Call) -> Response:
     q: schemas.RecompileQuery = call.query
     content = await run_in_threadpool(
         lambda: call.services.conversations.recompile(
-            DEFAULT_ACTOR, call.path["conversation_id"], dry_run=q.dry_run
+            call.actor, call.path["conversation_id"], dry_run=q.dry_run
         )
     )
     return JSONResponse(content)
@@ -117,7 +114,7 @@ async def recompile(call: Call) -> Response:
 
 async def fork(call: Call) -> Response:
     def run() -> list:  # type: ignore[type-arg]
-        row = call.services.conversations.fork(DEFAULT_ACTOR, call.path["conversation_id"])
+        row = call.services.conversations.fork(call.actor, call.path["conversation_id"])
         return _render_many(call, [row])
 
     return JSONResponse((await run_in_threadpool(run))[0])
@@ -127,7 +124,7 @@ async def list_events(call: Call) -> Response:
     q: schemas.ListEventsQuery = call.query
     records = await run_in_threadpool(
         lambda: call.services.conversations.events(
-            DEFAULT_ACTOR, call.path["conversation_id"], after=q.after, limit=q.limit
+            call.actor, call.path["conversation_id"], after=q.after, limit=q.limit
         )
     )
     return JSONResponse([render.event(r) for r in records])

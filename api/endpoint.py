@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,23 +11,35 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from api import body as bodies
+from api.auth import actor_of
+from api.config import EdgeConfig
 from api.errors import RequestInvalid, validation_errors
 from domain import ids
-from domain.errors import InvalidArgument
+from service.actor import Actor
+from service.services import Services
 
 
 @dataclass(frozen=True)
 class Call:
-    """A parsed request: path ids, query model and body model, all validated."""
+    """A parsed request: who it acts as, path ids, query model and body model, all validated."""
 
     request: Request
+    actor: Actor
     path: dict[str, str]
     query: Any
     body: Any
+    sent_body: bool = False  # the request had a non-empty body
 
     @property
-    def services(self) -> Any:
-        return self.request.app.state.services
+    def services(self) -> Services:
+        services: Services = self.request.app.state.services
+        return services
+
+    @property
+    def edge(self) -> EdgeConfig:
+        edge: EdgeConfig = self.request.app.state.edge
+        return edge
 
 
 Handler = Callable[[Call], Awaitable[Response]]
@@ -48,8 +59,9 @@ class Endpoint:
     # path parameter -> the id prefixes it accepts (anything else is a 422)
     path_ids: dict[str, tuple[str, ...]] = field(default_factory=dict)
     tag: str = "conversations"
-    # The error statuses it answers with besides 422, for the document.
+    # The error statuses it answers with besides 422 (and 401 etc.), for the document.
     errors: tuple[int, ...] = ()
+    public: bool = False  # served without a key when authentication is required
 
     def route(self) -> Route:
         async def endpoint(request: Request) -> Response:
@@ -58,9 +70,9 @@ class Endpoint:
         return Route(self.path, endpoint, methods=[self.method], name=self.operation_id)
 
     async def parse(self, request: Request) -> Call:
-        user_id = request.headers.get("user_id")
-        if user_id is not None and not ids.is_valid(ids.USER, user_id):
-            raise InvalidArgument(f"Invalid user ID format: {user_id}")
+        services: Services = request.app.state.services
+        edge: EdgeConfig = request.app.state.edge
+        actor = await actor_of(request, services.keys, edge.auth_required and not self.public)
         errors: list[dict[str, Any]] = []
         path = {name: str(value) for name, value in request.path_params.items()}
         for name, prefixes in self.path_ids.items():
@@ -80,49 +92,42 @@ class Endpoint:
         query = None
         if self.query is not None:
             params = _query_dict(request, self.query)
-            errors += unstorable_strings(params, ("query",))
+            errors += bodies.check_tree(params, ("query",), edge.limits)
             try:
                 query = self.query.model_validate(params)
             except ValidationError as exc:
                 errors += validation_errors(exc, "query")
-        body = None
+            errors += _over_list_limit(query, edge.limits.list_limit)
+        body, sent_body = None, False
         if self.body is not None:
-            body, body_errors = await self._parse_body(request)
+            body, sent_body, body_errors = await self._parse_body(request, edge)
             errors += body_errors
         if not errors and path.get("conversation_id") == "default":
             errors += _default_conversation(path, query, body)
         if errors:
             raise RequestInvalid(errors)
-        return Call(request, path, query, body)
+        return Call(request, actor, path, query, body, sent_body)
 
-    async def _parse_body(self, request: Request) -> tuple[Any, list[dict[str, Any]]]:
+    async def _parse_body(
+        self, request: Request, edge: EdgeConfig
+    ) -> tuple[Any, bool, list[dict[str, Any]]]:
+        """(the body model, whether a body was sent, the errors that refuse it)."""
         assert self.body is not None
-        raw = await request.body()
+        raw = await bodies.read(request, edge.limits)
         if not raw.strip():
             if self.body_required:
                 missing = {"type": "missing", "loc": ("body",), "msg": "Field required"}
-                return None, [{**missing, "input": None}]
-            return self.body(), []
-        try:
-            data = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return None, [
-                {
-                    "type": "json_invalid",
-                    "loc": ("body", getattr(exc, "pos", 0)),
-                    "msg": "JSON decode error",
-                    "input": {},
-                }
-            ]
+                return None, False, [{**missing, "input": None}]
+            return self.body(), False, []
+        data, refused = bodies.decode(raw, edge.limits)
+        if refused:
+            return None, True, refused
         if data is None and not self.body_required:
-            return self.body(), []
-        unstorable = unstorable_strings(data, ("body",))
-        if unstorable:
-            return None, unstorable
+            return self.body(), True, []
         try:
-            return self.body.model_validate(data), []
+            return self.body.model_validate(data), True, []
         except ValidationError as exc:
-            return None, validation_errors(exc, "body")
+            return None, True, validation_errors(exc, "body")
 
 
 def _default_conversation(path: dict[str, str], query: Any, body: Any) -> list[dict[str, Any]]:
@@ -146,28 +151,14 @@ def _default_conversation(path: dict[str, str], query: Any, body: Any) -> list[d
     return []
 
 
-def unstorable_strings(value: Any, loc: tuple[Any, ...]) -> list[dict[str, Any]]:
-    """Strings no store keeps faithfully: NUL characters (PostgreSQL text rejects them) and
-    lone surrogates (not encodable as UTF-8). Refused up front, so no write can half-succeed.
-    """
-    if isinstance(value, str):
-        bad = "\x00" in value
-        if not bad:
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                bad = True
-        if bad:
-            message = "String should not contain NUL characters or lone surrogates"
-            return [{"type": "string_unstorable", "loc": loc, "msg": message, "input": value}]
-        return []
-    if isinstance(value, dict):
-        found = []
-        for key, item in value.items():
-            found += unstorable_strings(key, (*loc, key)) + unstorable_strings(item, (*loc, key))
-        return found
-    if isinstance(value, list):
-        return [e for i, item in enumerate(value) for e in unstorable_strings(item, (*loc, i))]
+def _over_list_limit(query: Any, most: int) -> list[dict[str, Any]]:
+    """A ``limit`` past the configured largest page (the schemas refuse past 1000 already)."""
+    limit = getattr(query, "limit", None)
+    if isinstance(limit, int) and limit > most:
+        message = f"Input should be less than or equal to {most} (CONVLOG_MAX_LIST_LIMIT)"
+        return [
+            {"type": "less_than_equal", "loc": ("query", "limit"), "msg": message, "input": limit}
+        ]
     return []
 
 

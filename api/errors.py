@@ -10,6 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from api.auth import Unauthorized
+from api.body import BodyRefused
 from domain.errors import (
     Busy,
     Conflict,
@@ -72,6 +74,18 @@ async def on_domain_error(request: Request, exc: Exception) -> Response:
         return detail(503, f"INTERNAL_SERVER_ERROR: {exc}")
     assert isinstance(exc, DomainError)
     return detail(400, str(exc))
+
+
+async def on_unauthorized(request: Request, exc: Exception) -> Response:
+    """Letta's 401 body; why is told in the standard header (RFC 6750), not the body."""
+    assert isinstance(exc, Unauthorized)
+    challenge = f'Bearer error="invalid_token", error_description="{exc.reason}"'
+    return detail(401, "Unauthorized", headers={"www-authenticate": challenge})
+
+
+async def on_body_refused(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BodyRefused)
+    return detail(exc.status, exc.message)
 
 
 async def on_unknown_model(request: Request, exc: Exception) -> Response:

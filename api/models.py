@@ -37,7 +37,7 @@ def model_json(info: ModelInfo, context_window: int) -> dict[str, Any]:
 
 async def list_models(call: Call) -> Response:
     q: schemas.ListModelsQuery = call.query
-    windows = call.services.settings.context_windows
+    windows = call.services.context_windows
     found = await call.services.catalog.list_models()
     if q.provider_category is not None and "base" not in q.provider_category:
         found = []  # every provider here is configured by the operator (Letta's "base")

@@ -16,13 +16,12 @@ from api.paging import page
 from api.turns import replay
 from domain import ids
 from projections.runs import RunRow, StepRow
-from service.context import DEFAULT_ACTOR
 
 RUN: dict[str, tuple[str, ...]] = {"run_id": (ids.RUN,)}
 
 
 async def retrieve_run(call: Call) -> Response:
-    row = await run_in_threadpool(call.services.runs.get, DEFAULT_ACTOR, call.path["run_id"])
+    row = await run_in_threadpool(call.services.runs.get, call.actor, call.path["run_id"])
     return JSONResponse(render.run(row))
 
 
@@ -34,7 +33,7 @@ async def list_runs(call: Call) -> Response:
     ascending = q.order == "asc" if q.ascending is None else q.ascending
     rows = await run_in_threadpool(
         lambda: call.services.runs.list_runs(
-            DEFAULT_ACTOR,
+            call.actor,
             agent_id=q.agent_id,
             agent_ids=q.agent_ids,
             conversation_id=q.conversation_id,
@@ -54,7 +53,7 @@ async def active_runs(call: Call) -> Response:
     q: schemas.ActiveRunsQuery = call.query
     rows = await run_in_threadpool(
         lambda: call.services.runs.list_runs(
-            DEFAULT_ACTOR,
+            call.actor,
             agent_id=q.agent_id,
             conversation_id=None,
             statuses=["created", "running"],
@@ -71,7 +70,7 @@ async def active_runs(call: Call) -> Response:
 async def run_messages(call: Call) -> Response:
     q: schemas.PageQuery = call.query
     items = await run_in_threadpool(
-        lambda: call.services.runs.messages(DEFAULT_ACTOR, call.path["run_id"], ascending=True)
+        lambda: call.services.runs.messages(call.actor, call.path["run_id"], ascending=True)
     )
     chosen = page(items, lambda item: str(json.loads(item)["id"]), q)
     return Response("[" + ",".join(chosen) + "]", media_type="application/json")
@@ -87,7 +86,7 @@ async def run_steps(call: Call) -> Response:
 
 def _run_and_steps(call: Call, run_id: str) -> tuple[RunRow, list[StepRow]]:
     runs = call.services.runs
-    return runs.get(DEFAULT_ACTOR, run_id), runs.steps(DEFAULT_ACTOR, run_id)
+    return runs.get(call.actor, run_id), runs.steps(call.actor, run_id)
 
 
 async def run_usage(call: Call) -> Response:
@@ -99,7 +98,7 @@ async def run_metrics(call: Call) -> Response:
     run_id = call.path["run_id"]
     run, steps = await run_in_threadpool(_run_and_steps, call, run_id)
     items = await run_in_threadpool(
-        lambda: call.services.runs.messages(DEFAULT_ACTOR, run_id, ascending=True)
+        lambda: call.services.runs.messages(call.actor, run_id, ascending=True)
     )
     tools = sorted(
         {
@@ -112,13 +111,13 @@ async def run_metrics(call: Call) -> Response:
 
 
 async def delete_run(call: Call) -> Response:
-    await run_in_threadpool(call.services.runs.delete, DEFAULT_ACTOR, call.path["run_id"])
+    await run_in_threadpool(call.services.runs.delete, call.actor, call.path["run_id"])
     return JSONResponse(None)
 
 
 async def stream_run(call: Call) -> Response:
     runs = call.services.runs
-    run = await run_in_threadpool(runs.resumable, DEFAULT_ACTOR, call.path["run_id"])
+    run = await run_in_threadpool(runs.resumable, call.actor, call.path["run_id"])
     return await replay(call, run)
 
 

@@ -18,8 +18,8 @@ from pydantic import (
 )
 
 Order = Literal["asc", "desc"]
-# Larger pages are refused rather than overflowing the database's LIMIT.
-MAX_LIMIT = 1_000_000
+# The largest page any list serves (CONVLOG_MAX_LIST_LIMIT may lower it).
+MAX_LIMIT = 1000
 
 
 class Wire(BaseModel):

@@ -17,7 +17,6 @@ from api.errors import detail
 from domain import ids, tools
 from domain.tools import ToolDef
 from service.agents import ToolChange
-from service.context import DEFAULT_ACTOR
 
 AGENT: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,)}
 AGENT_AND_TOOL: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,), "tool_id": (ids.TOOL,)}
@@ -65,14 +64,14 @@ async def create_tool(call: Call) -> Response:
 
 async def agent_tools(call: Call) -> Response:
     found = await run_in_threadpool(
-        call.services.agents.tools_of, DEFAULT_ACTOR, call.path["agent_id"]
+        call.services.agents.tools_of, call.actor, call.path["agent_id"]
     )
     return page(found, call.query)
 
 
 async def _changed(call: Call, change: ToolChange) -> Response:
     row = await run_in_threadpool(
-        call.services.agents.change_tools, DEFAULT_ACTOR, call.path["agent_id"], change
+        call.services.agents.change_tools, call.actor, call.path["agent_id"], change
     )
     # Letta answers SDK 1.x clients with null and older clients with the agent.
     if sdk_v1(call.request):

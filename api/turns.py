@@ -15,7 +15,6 @@ from api.errors import RequestInvalid, detail, validation_errors
 from domain.stops import MODEL_FAILURES
 from projections.messages import plain_text
 from projections.runs import RunRow
-from service.context import DEFAULT_ACTOR
 from service.model import ModelError
 from service.tools.box import ClientTool
 from service.turns import TurnRequest
@@ -138,7 +137,7 @@ async def preview(call: Call) -> Response:
         return detail(422, "Messages must not be empty")
     request = turn_request(body, streaming=False)
     payload = await run_in_threadpool(
-        call.services.turns.preview, DEFAULT_ACTOR, call.path["conversation_id"], request
+        call.services.turns.preview, call.actor, call.path["conversation_id"], request
     )
     return JSONResponse(payload)
 
@@ -146,7 +145,7 @@ async def preview(call: Call) -> Response:
 async def answer(call: Call, path_id: str, request: TurnRequest) -> Response:
     """Run a turn and answer with its stream, or with its JSON once it is done."""
     turns = call.services.turns
-    turn = await turns.begin(DEFAULT_ACTOR, path_id, request)
+    turn = await turns.begin(call.actor, path_id, request)
     if request.streaming:
         return StreamingResponse(
             turns.frames_of(turn), media_type="text/event-stream", headers=SSE_HEADERS
@@ -187,7 +186,7 @@ async def resume(call: Call) -> Response:
     body: schemas.ResumeStream = call.body
     run = await run_in_threadpool(
         lambda: call.services.runs.find_resumable(
-            DEFAULT_ACTOR, call.path["conversation_id"], run_id=body.run_id, otid=body.otid
+            call.actor, call.path["conversation_id"], run_id=body.run_id, otid=body.otid
         )
     )
     return await replay(call, run)
@@ -197,7 +196,7 @@ async def replay(call: Call, run: RunRow) -> Response:
     """A background run's stream after ``starting_after``, as the request's body asks."""
     body: schemas.ResumeStream = call.body
     # Letta sends pings on resume only when asked in a body (spec §2.7).
-    asked = bool((await call.request.body()).strip()) and body.include_pings
+    asked = call.sent_body and body.include_pings
     pings = call.services.turns.settings.ping_seconds if asked else None
     stream = call.services.runs.resume(
         run,
@@ -210,7 +209,7 @@ async def replay(call: Call, run: RunRow) -> Response:
 
 
 async def cancel(call: Call) -> Response:
-    outcome = await call.services.runs.cancel(DEFAULT_ACTOR, call.path["conversation_id"])
+    outcome = await call.services.runs.cancel(call.actor, call.path["conversation_id"])
     return JSONResponse(outcome)
 
 
@@ -223,7 +222,7 @@ async def compact(call: Call) -> Response:
     )
     try:
         done = await call.services.compaction.compact(
-            DEFAULT_ACTOR, call.path["conversation_id"], request
+            call.actor, call.path["conversation_id"], request
         )
     except ModelError as exc:
         return model_error_response(exc)

@@ -20,10 +20,10 @@ from typing import Any
 from bench import seed
 from bench.stats import latency_summary, median
 from bench.turn_client import client, compact, create_conversation, send_turn
-from runtime.bootstrap import Services
 from service.compaction import CompactionService
-from service.context import DEFAULT_ACTOR
 from service.model import ChatModel, ModelRequest, StreamItem
+from service.services import Services
+from tests.actors import DEFAULT_ACTOR
 
 log = logging.getLogger("bench")
 
@@ -81,7 +81,7 @@ def split_in_process(
     thread pool and first-use code paths).
     """
     timed = TimedModel(services.model)
-    compaction = CompactionService(services.ctx, timed, services.settings.context_windows)
+    compaction = CompactionService(services.ctx, timed, dict(services.context_windows))
 
     async def run() -> dict[str, Any]:
         out: dict[str, Any] = {}

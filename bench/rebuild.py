@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from bench.stats import median
-from runtime.bootstrap import Services
+from service.services import Services
 
 log = logging.getLogger("bench")
 

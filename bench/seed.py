@@ -12,9 +12,9 @@ from uuid import UUID
 
 from domain import ids
 from domain.conversation import Conversation
-from runtime.bootstrap import Services
 from service.agents import AgentSpec, BlockSpec
-from service.context import DEFAULT_ACTOR
+from service.services import Services
+from tests.actors import DEFAULT_ACTOR
 
 log = logging.getLogger("bench")
 

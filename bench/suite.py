@@ -18,8 +18,9 @@ from bench.server import running_server
 from bench.targets import evaluate
 from bench.turn_history import seed_histories, turn_history
 from bench.turn_throughput import turn_throughput
-from runtime.bootstrap import Services, build
-from service.context import DEFAULT_ACTOR
+from runtime.bootstrap import build
+from service.services import Services
+from tests.actors import DEFAULT_ACTOR
 
 log = logging.getLogger("bench")
 

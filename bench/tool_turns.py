@@ -29,9 +29,9 @@ from bench.turn_client import client
 from domain import ids
 from domain.conversation import Conversation
 from projections.search import SearchQueries
-from runtime.bootstrap import Services
 from service.agents import AgentSpec, BlockSpec
-from service.context import DEFAULT_ACTOR
+from service.services import Services
+from tests.actors import DEFAULT_ACTOR
 
 log = logging.getLogger("bench")
 

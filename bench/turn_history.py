@@ -17,8 +17,8 @@ from typing import Any
 from bench import seed
 from bench.stats import latency_summary
 from bench.turn_client import client, send_turn
-from runtime.bootstrap import Services
-from service.context import DEFAULT_ACTOR
+from service.services import Services
+from tests.actors import DEFAULT_ACTOR
 
 log = logging.getLogger("bench")
 

@@ -14,6 +14,8 @@ BLOCK = "block"
 RUN = "run"
 STEP = "step"
 TOOL = "tool"
+ORGANIZATION = "org"
+API_KEY = "key"
 
 DEFAULT_ORG_ID = "org-00000000-0000-4000-8000-000000000000"
 DEFAULT_USER_ID = "user-00000000-0000-4000-8000-000000000000"
@@ -27,7 +29,8 @@ def pattern(prefix: str) -> str:
 USER = "user"
 
 _MATCHERS = {
-    p: re.compile(pattern(p)) for p in (AGENT, CONVERSATION, MESSAGE, BLOCK, RUN, USER, TOOL)
+    p: re.compile(pattern(p))
+    for p in (AGENT, CONVERSATION, MESSAGE, BLOCK, RUN, USER, TOOL, ORGANIZATION, API_KEY)
 }
 
 

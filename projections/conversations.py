@@ -274,14 +274,16 @@ class ConversationQueries:
         )
         return [row[0] for row in rows]
 
-    def lapsed_claims(self, now_micros: int) -> list[tuple[str, str]]:
-        """(conversation uuid, run id) of claims whose lease ran out: their process died."""
+    def lapsed_claims(self, now_micros: int) -> list[tuple[str, str, str]]:
+        """(conversation uuid, run id, organization id) of claims whose lease ran out: their
+        process died.
+        """
         rows = self.store.query(
-            "SELECT id, active_run_id FROM conversations"
+            "SELECT id, active_run_id, organization_id FROM conversations"
             " WHERE active_run_id IS NOT NULL AND lease_until < %s",
             (now_micros,),
         )
-        return [(row[0], row[1]) for row in rows]
+        return [(row[0], row[1], row[2]) for row in rows]
 
     def message_count_of_agent(self, organization_id: str, agent_id: str) -> int:
         rows = self.store.query(

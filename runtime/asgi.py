@@ -11,8 +11,9 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from api.app import create_app
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
+from service.services import Services
 
 log = logging.getLogger("convlog")
 
@@ -20,9 +21,8 @@ log = logging.getLogger("convlog")
 REAP_INTERVAL_SECONDS = 2.0
 
 
-def _poll_projections(services: Services, stop: threading.Event) -> None:
+def _poll_projections(services: Services, interval: float, stop: threading.Event) -> None:
     """Apply events written by other processes (or left by a crash) within a poll interval."""
-    interval = services.settings.projection_poll_interval
     next_reap = 0.0
     while not stop.wait(interval):
         try:
@@ -42,7 +42,10 @@ def create(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = threading.Event()
         poller = threading.Thread(
-            target=_poll_projections, args=(services, stop), name="projections", daemon=True
+            target=_poll_projections,
+            args=(services, settings.projection_poll_interval, stop),
+            name="projections",
+            daemon=True,
         )
         poller.start()
         await services.astart()
@@ -59,4 +62,4 @@ def create(settings: Settings | None = None) -> Starlette:
             poller.join(timeout=5)
             services.close()
 
-    return create_app(services, lifespan)
+    return create_app(services, settings.edge(), lifespan)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from adapters.event_history import PopoHistory, PostgresHistory, SQLiteHistory
@@ -14,6 +13,7 @@ from adapters.models import ModelRouter
 from projections.agents import AgentIndex
 from projections.blocks import BlockIndex
 from projections.conversations import ConversationIndex
+from projections.keys import KeyIndex
 from projections.messages import MessageList
 from projections.projection import Projection
 from projections.projector import Projector
@@ -29,9 +29,11 @@ from service.compaction import CompactionService
 from service.context import Context
 from service.conversations import ConversationService
 from service.event_log import EventLog, StoredHistory
-from service.model import ChatModel, ModelCatalog
+from service.keys import KeyService
+from service.model import ChatModel
 from service.ports import ChunkLog, Lock, Signals
 from service.runs import RunService
+from service.services import Services
 from service.turns import TurnService, TurnSettings
 
 log = logging.getLogger("convlog")
@@ -49,46 +51,8 @@ def all_projections() -> list[Projection]:
         RunIndex(),
         MessageSearch(),
         BlockIndex(),
+        KeyIndex(),
     ]
-
-
-@dataclass
-class Services:
-    settings: Settings
-    ctx: Context
-    agents: AgentService
-    conversations: ConversationService
-    turns: TurnService
-    runs: RunService
-    compaction: CompactionService
-    blocks: BlockService
-    model: ChatModel
-    catalog: ModelCatalog  # the handles the configured providers serve
-    redis: Any = None
-
-    @property
-    def projector(self) -> Projector:
-        return self.ctx.projector
-
-    async def astart(self) -> None:
-        """What needs the event loop: the Redis cancel listener."""
-        start = getattr(self.turns.signals, "start", None)
-        if start is not None:
-            await start()
-
-    async def aclose(self) -> None:
-        await self.turns.aclose()
-        await self.model.aclose()
-        await self.catalog.aclose()  # closing an already closed router does nothing
-        close = getattr(self.turns.signals, "aclose", None)
-        if close is not None:
-            await close()
-        if self.redis is not None:
-            await self.redis.aclose()
-
-    def close(self) -> None:
-        self.ctx.app.close()
-        self.ctx.store.close()
 
 
 def postgres_conninfo(settings: Settings) -> dict[str, Any]:
@@ -182,7 +146,7 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
     ctx = Context(app, store, projector, event_log)
     agents = AgentService(ctx)
     conversations = ConversationService(ctx, agents)
-    redis, lock, signals, chunks = _cross_process(settings)
+    starters, closers, lock, signals, chunks = _cross_process(settings)
     router = build_model(settings)
     model = model or router
     compaction = CompactionService(ctx, model, settings.context_windows)
@@ -200,18 +164,42 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
     runs = RunService(ctx, conversations, lock, signals, chunks)
     blocks = BlockService(ctx, agents)
     return Services(
-        settings, ctx, agents, conversations, turns, runs, compaction, blocks, model, router, redis
+        ctx,
+        agents,
+        conversations,
+        turns,
+        runs,
+        compaction,
+        blocks,
+        KeyService(ctx),
+        model,
+        router,
+        settings.context_windows,
+        starters,
+        closers,
     )
 
 
-def _cross_process(settings: Settings) -> tuple[Any, Lock, Signals, ChunkLog]:
-    """Redis when configured (several processes), else in-process (one node)."""
+Hooks = list[Callable[[], Awaitable[None]]]
+
+
+def _cross_process(settings: Settings) -> tuple[Hooks, Hooks, Lock, Signals, ChunkLog]:
+    """Redis when configured (several processes), else in-process (one node); with what to
+    start and stop on the event loop.
+    """
     if settings.redis_url is None:
-        return None, InProcessLock(), InProcessSignals(), InProcessChunkLog()
+        return [], [], InProcessLock(), InProcessSignals(), InProcessChunkLog()
     from adapters.redis_ports import RedisChunkLog, RedisLock, RedisSignals, connect
 
     redis = connect(settings.redis_url)
-    return redis, RedisLock(redis), RedisSignals(redis), RedisChunkLog(redis)
+    signals = RedisSignals(redis)
+    return (
+        [signals.start],
+        [signals.aclose, redis.aclose],
+        RedisLock(redis),
+        signals,
+        RedisChunkLog(redis),
+    )
 
 
 def build_model(settings: Settings) -> ModelRouter:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from adapters.models import ProviderConfig, providers_from_env
+from api.config import MIB, EdgeConfig, Limits
 
 
 class SettingsError(ValueError):
@@ -16,6 +17,10 @@ class SettingsError(ValueError):
 
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+# The Host header values served when bound to loopback: a page on another site that makes its
+# own name resolve to 127.0.0.1 (DNS rebinding) still sends its own name, and is refused.
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,27 @@ class Settings:
     # context window (tokens) per model handle, e.g. {"openai/gpt-4o-mini": 128000}; others
     # 128k unless the agent sets context_window_limit
     context_windows: dict[str, int] = field(default_factory=dict)
+    # "off" | "required"; None: required unless the server binds to a loopback address
+    auth: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    cors_origins: tuple[str, ...] = ()
+    # None: loopback names when bound to loopback, any host otherwise (keys are required then)
+    allowed_hosts: tuple[str, ...] | None = None
+    # seconds a client may take to send a request's headers, and to idle between requests
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: float = 5.0
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+    def edge(self) -> EdgeConfig:
+        required = self.auth == "required" if self.auth is not None else not self.loopback
+        if self.allowed_hosts is not None:
+            hosts = self.allowed_hosts
+        else:
+            hosts = LOOPBACK_NAMES if self.loopback else ("*",)
+        return EdgeConfig(required, self.limits, self.cors_origins, hosts)
 
     @property
     def backend(self) -> str:
@@ -107,6 +133,25 @@ class Settings:
             raise SettingsError(
                 f"CONVLOG_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {log_level!r}"
             )
+
+        def names(key: str) -> tuple[str, ...] | None:
+            text = raw(key)
+            return None if text is None else tuple(n.strip() for n in text.split(",") if n.strip())
+
+        auth = raw("CONVLOG_AUTH")
+        if auth is not None and auth not in ("off", "required"):
+            raise SettingsError(f"CONVLOG_AUTH must be off or required, not {auth!r}")
+        limits = Limits(
+            body_bytes=integer("CONVLOG_MAX_BODY_BYTES", 8 * MIB, 1024, 1024 * MIB),
+            json_depth=integer("CONVLOG_MAX_JSON_DEPTH", 32, 4, 256),
+            number_chars=integer("CONVLOG_MAX_NUMBER_CHARS", 100, 20, 4000),
+            messages=integer("CONVLOG_MAX_MESSAGES", 100, 1, 10_000),
+            text_chars=integer("CONVLOG_MAX_TEXT_CHARS", 1_000_000, 1000, 100_000_000),
+            blocks=integer("CONVLOG_MAX_BLOCKS", 100, 1, 10_000),
+            block_chars=integer("CONVLOG_MAX_BLOCK_CHARS", 100_000, 100, 100_000_000),
+            list_limit=integer("CONVLOG_MAX_LIST_LIMIT", 1000, 1, 1000),
+            body_seconds=number("CONVLOG_BODY_TIMEOUT", 30.0, 0.1, 3600),
+        )
         settings = cls(
             database_url=env.get("DATABASE_URL") or None,
             database_schema=env.get("DATABASE_SCHEMA") or "public",
@@ -123,6 +168,12 @@ class Settings:
             model_timeout_seconds=number("CONVLOG_MODEL_TIMEOUT", 120.0, 0.1, 3600),
             providers=_providers(env),
             context_windows=_context_windows(raw("CONVLOG_CONTEXT_WINDOWS")),
+            auth=auth,
+            limits=limits,
+            cors_origins=names("CONVLOG_CORS_ORIGINS") or (),
+            allowed_hosts=names("CONVLOG_ALLOWED_HOSTS"),
+            header_timeout_seconds=number("CONVLOG_HEADER_TIMEOUT", 10.0, 0.1, 3600),
+            keep_alive_seconds=number("CONVLOG_KEEP_ALIVE_TIMEOUT", 5.0, 0.1, 3600),
         )
         settings.backend  # noqa: B018 (validates DATABASE_URL early, with a clear message)
         return settings

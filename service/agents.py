@@ -24,8 +24,9 @@ from domain.memory import (
 )
 from domain.model_settings import BUILTIN, check_model_settings, check_with_tools
 from projections.agents import AgentRow
+from service.actor import Actor
 from service.block_copies import copies_updated, own_context_recompiled, shared_block
-from service.context import Actor, Context
+from service.context import Context
 from service.prompts import system_message
 
 AGENT_NOT_FOUND = "Agent not found"
@@ -128,7 +129,7 @@ class AgentService:
             message_type="system_message",
             content=system_message(agent, DEFAULT_CONVERSATION, blocks, 0),
         )
-        self.ctx.settle(self.ctx.app.save_new(agent, own))
+        self.ctx.settle(self.ctx.app.save_new(actor, agent, own))
         return self.get(actor, agent_id)
 
     def message_ids(self, rows: list[AgentRow]) -> dict[str, list[str]]:
@@ -171,7 +172,7 @@ class AgentService:
                     block.detach(agent_id)
             return [agent, *(b for b in shared if b is not None)]
 
-        position = self.ctx.app.save_retrying(delete_agent)
+        position = self.ctx.app.save_retrying(actor, delete_agent)
         self.ctx.projector.catch_up()
         for conv_id in self.ctx.conversations.ids_of_agent(agent_id, include_deleted_agent=True):
 
@@ -182,7 +183,7 @@ class AgentService:
                 conversation.delete()
                 return [conversation]
 
-            position = max(position, self.ctx.app.save_retrying(delete_conversation))
+            position = max(position, self.ctx.app.save_retrying(actor, delete_conversation))
         self.ctx.settle(position)
 
     # -- tools -----------------------------------------------------------------------------
@@ -205,7 +206,7 @@ class AgentService:
                 agent.set_tool_rules(tools.set_approval(agent.tool_rules, name, required))
             return [agent]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         return self.get(actor, agent_id)
 
     def update(self, actor: Actor, agent_id: str, changes: dict[str, Any]) -> AgentRow:
@@ -233,7 +234,7 @@ class AgentService:
                 return [agent]
             return [agent, *self.own_context_recompiled(agent)]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         return self.get(actor, agent_id)
 
     def reset_messages(self, actor: Actor, agent_id: str) -> AgentRow:
@@ -253,7 +254,7 @@ class AgentService:
             )
             return [own]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         return self.get(actor, agent_id)
 
     def count(self, actor: Actor) -> int:
@@ -292,7 +293,7 @@ class AgentService:
             others = copies_updated(self.ctx, [(block, changes)], agent_id)
             return [agent, *self.own_context_recompiled(agent), block, *others]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         return self.get_block(actor, agent_id, label)
 
     def list(

@@ -1,24 +1,67 @@
-"""The eventsourcing Application: one event store for every aggregate of convlog."""
+"""The eventsourcing Application: one event store for every aggregate of convlog.
+
+Every save names who made it (an ``Actor``); each stored event records that as ``by`` beside
+its own fields. The domain events never see it: it is about the request, not the aggregate.
+"""
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.domain import Aggregate, DomainEventProtocol
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 
 from domain.agent import Agent
 from domain.conversation import Conversation
+from service.actor import Actor
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
 
 SAVE_ATTEMPTS = 30
+
+# Who the save in progress (in this thread or task) is for; read by the mapper.
+_acting: ContextVar[dict[str, Any] | None] = ContextVar("acting", default=None)
+
+
+@contextmanager
+def _acting_as(actor: Actor) -> Iterator[None]:
+    token = _acting.set(actor.recorded())
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+class ActorMapper(Mapper[UUID]):
+    """Adds ``by`` to each stored event's state, and takes it off again when reading."""
+
+    def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
+        by = _acting.get()
+        if by is None:
+            return super().to_stored_event(domain_event)
+        # The library's mapper encodes the event's attributes: give it a copy that has ``by``.
+        copy = object.__new__(type(domain_event))
+        object.__setattr__(copy, "__dict__", {**vars(domain_event), "by": by})
+        return super().to_stored_event(copy)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        return self.decode(stored_event)[0]
+
+    def decode(
+        self, stored_event: StoredEvent
+    ) -> tuple[DomainEventProtocol[UUID], dict[str, Any] | None]:
+        """The event, and who caused it (None for events stored before 0.4.0)."""
+        domain_event = super().to_domain_event(stored_event)
+        by: dict[str, Any] | None = vars(domain_event).pop("by", None)
+        return domain_event, by
 
 
 class ConvlogApplication(Application[UUID]):
@@ -28,6 +71,9 @@ class ConvlogApplication(Application[UUID]):
     # cheap however many came before.
     snapshotting_intervals = {Conversation: 100, Agent: 20}  # noqa: RUF012 (library attribute)
 
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=ActorMapper)
+
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)
@@ -35,23 +81,26 @@ class ConvlogApplication(Application[UUID]):
             return None
         return aggregate if isinstance(aggregate, cls) else None
 
-    def save_retrying(self, command: Callable[[], list[Aggregate]]) -> int:
+    def save_retrying(self, by: Actor, command: Callable[[], list[Aggregate]]) -> int:
         """Run a load-decide-save command, re-running it on an optimistic-concurrency clash.
 
         ``command`` loads fresh aggregates, changes them and returns them; a failed save leaves
         those copies dirty, so each attempt starts from a new load. Returns the last position.
         """
-        _, position = self.save_with_result(lambda: (command(), None))
+        _, position = self.save_with_result(by, lambda: (command(), None))
         return position
 
-    def save_with_result(self, command: Callable[[], tuple[list[Aggregate], T]]) -> tuple[T, int]:
+    def save_with_result(
+        self, by: Actor, command: Callable[[], tuple[list[Aggregate], T]]
+    ) -> tuple[T, int]:
         """``save_retrying`` for a command that also returns what it made (from its last,
         successful attempt), with the last position saved.
         """
         for attempt in range(SAVE_ATTEMPTS):
             aggregates, result = command()
             try:
-                recordings = self.save(*aggregates)
+                with _acting_as(by):
+                    recordings = self.save(*aggregates)
             except IntegrityError:
                 if attempt == SAVE_ATTEMPTS - 1:
                     raise
@@ -61,6 +110,7 @@ class ConvlogApplication(Application[UUID]):
             return result, recordings[-1].notification.id if recordings else 0
         raise AssertionError("unreachable")
 
-    def save_new(self, *aggregates: Any) -> int:
-        recordings = self.save(*aggregates)
+    def save_new(self, by: Actor, *aggregates: Any) -> int:
+        with _acting_as(by):
+            recordings = self.save(*aggregates)
         return recordings[-1].notification.id if recordings else 0

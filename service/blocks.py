@@ -22,9 +22,10 @@ from domain.errors import InvalidArgument, NotFound
 from domain.memory import check_limit
 from projections.agents import AgentRow
 from projections.blocks import BlockQueries, BlockRow
+from service.actor import Actor
 from service.agents import AgentService
 from service.block_copies import copies_updated
-from service.context import Actor, Context
+from service.context import Context
 
 DEFAULT_LIMIT = 100_000
 
@@ -61,7 +62,7 @@ class BlockService:
             metadata=spec.metadata,
             created_by_id=actor.user_id,
         )
-        self.ctx.settle(self.ctx.app.save_new(block))
+        self.ctx.settle(self.ctx.app.save_new(actor, block))
         return self.get(actor, ids.format_id(ids.BLOCK, block.id))
 
     def get(self, actor: Actor, block_id: str) -> BlockRow:
@@ -109,7 +110,7 @@ class BlockService:
             block.update(changes)
             return [block, *copies_updated(self.ctx, [(block, changes)])]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         return self.get(actor, block_id)
 
     def delete(self, actor: Actor, block_id: str) -> None:
@@ -128,7 +129,7 @@ class BlockService:
             block.delete()
             return [block, *changed]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
 
     def attach(self, actor: Actor, agent_id: str, block_id: str) -> AgentRow:
         row = self.get(actor, block_id)
@@ -145,7 +146,7 @@ class BlockService:
             block.attach(agent_id)
             return [block, agent, *self.agents.own_context_recompiled(agent)]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         return self.agents.get(actor, agent_id)
 
     def detach(self, actor: Actor, agent_id: str, block_id: str) -> AgentRow:
@@ -161,7 +162,7 @@ class BlockService:
             block = self._load(block_id)
             return [block, *self._detach(block, block_id, agent_id)]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         return self.agents.get(actor, agent_id)
 
     def _detach(self, block: Block, block_id: str, agent_id: str) -> list[Aggregate]:

@@ -19,7 +19,8 @@ from domain import ids
 from domain.conversation import Conversation
 from domain.errors import NotFound
 from domain.run import Run
-from service.context import Actor, Context
+from service.actor import Actor
+from service.context import Context
 from service.ports import Lock
 from service.retries import Retries
 from service.turn_state import Turn
@@ -81,7 +82,7 @@ class Claims:
                 changed += self.lapse(lapsed)
             return changed, run_id
 
-        run_id, position = self.ctx.app.save_with_result(command)
+        run_id, position = self.ctx.app.save_with_result(actor, command)
         if run_id is not None:
             turn.retry_of = None
             turn.run_id = turn.stream.run_id = run_id
@@ -112,7 +113,7 @@ class Claims:
             conversation.renew_lease(turn.run_id, until)
             return [conversation]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(turn.actor, command))
 
     def load(self, turn: Turn) -> tuple[Conversation, Run]:
         conversation = self.ctx.app.get(Conversation, turn.stream_id)
@@ -131,4 +132,4 @@ class Claims:
             run.fail(stop_reason, error, turn.usage())
             return [conversation, run]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(turn.actor, command))

@@ -22,7 +22,8 @@ from domain.agent import Agent
 from domain.conversation import Conversation
 from domain.errors import NOTHING_TO_COMPACT, BadRequest, Conflict, InvalidArgument, NotFound
 from projections.message_reads import context_rows
-from service.context import Actor, Context
+from service.actor import Actor
+from service.context import Context
 from service.model import ChatMessage, ChatModel, ModelError, ModelRequest, TextDelta
 
 MODES = ("all", "sliding_window", "self_compact_all", "self_compact_sliding_window")
@@ -215,10 +216,13 @@ class CompactionService:
         trigger: str = "manual",
     ) -> Compaction:
         stream_id, agent = await to_thread.run_sync(self._resolve, actor, path_id)
-        return await self.compact_stream(stream_id, agent, request, run_id=run_id, trigger=trigger)
+        return await self.compact_stream(
+            actor, stream_id, agent, request, run_id=run_id, trigger=trigger
+        )
 
     async def compact_stream(
         self,
+        actor: Actor,
         stream_id: UUID,
         agent: Agent,
         request: dict[str, Any] | None,
@@ -279,7 +283,7 @@ class CompactionService:
                 )
                 return [fresh]
 
-            self.ctx.settle(self.ctx.app.save_retrying(command))
+            self.ctx.settle(self.ctx.app.save_retrying(actor, command))
 
         await to_thread.run_sync(record)
         tokens = sum(estimate_tokens(text) for _, _, text in messages)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from domain import ids
 from domain.agent import Agent
 from domain.conversation import Conversation
@@ -13,19 +11,9 @@ from projections.conversations import ConversationQueries
 from projections.message_reads import MessageQueries
 from projections.projector import Projector
 from projections.store import ViewStore
+from service.actor import Actor
 from service.application import ConvlogApplication
 from service.event_log import EventLog
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is calling. Every read and write is scoped to the actor's organization."""
-
-    organization_id: str = ids.DEFAULT_ORG_ID
-    user_id: str = ids.DEFAULT_USER_ID
-
-
-DEFAULT_ACTOR = Actor()
 
 
 class Context:

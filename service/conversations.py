@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -12,8 +13,9 @@ from domain.handles import validate_handle
 from domain.memory import with_isolated
 from domain.model_settings import BUILTIN, check_model_settings
 from projections.conversations import ConversationRow
+from service.actor import Actor
 from service.agents import AgentService
-from service.context import Actor, Context
+from service.context import Context
 from service.event_log import EventRecord
 from service.prompts import label_of, system_message
 
@@ -81,7 +83,7 @@ class ConversationService:
             created[:] = [conversation]
             return [conversation, agent]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         conversation = created[0]
         return self.get(actor, ids.format_id(ids.CONVERSATION, conversation.id))
 
@@ -122,7 +124,7 @@ class ConversationService:
             created[:] = [fork]
             return [fork, agent]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         return self.get(actor, ids.format_id(ids.CONVERSATION, created[0].id))
 
     def _key_of(self, stream: str, message_id: str) -> int:
@@ -161,7 +163,7 @@ class ConversationService:
             conversation.update(changes, actor.user_id)
             return [conversation]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         return self.get(actor, conversation_id)
 
     def delete(self, actor: Actor, conversation_id: str) -> None:
@@ -172,7 +174,7 @@ class ConversationService:
             conversation.delete()
             return [conversation]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
 
     def _load(self, actor: Actor, conversation_id: str) -> Conversation:
         conversation = self.ctx.app.get(Conversation, ids.to_uuid(conversation_id))
@@ -202,7 +204,7 @@ class ConversationService:
             conversation.recompile_system_message(content)
             return [conversation], content
 
-        content, position = self.ctx.app.save_with_result(command)
+        content, position = self.ctx.app.save_with_result(actor, command)
         if not dry_run:
             self.ctx.settle(position)
         return content
@@ -223,7 +225,7 @@ class ConversationService:
         after: str | None,
         limit: int | None,
         ascending: bool,
-        types: list[str] | None = None,
+        types: Sequence[str] | None = None,
     ) -> list[str]:
         # Agents' own contexts are never forks; a conversation's row says whether it is one.
         if conversation_id.startswith(f"{ids.AGENT}-"):
@@ -248,7 +250,7 @@ class ConversationService:
             after=positions["after"],
             before=positions["before"],
             limit=limit,
-            types=types,
+            types=list(types) if types is not None else None,
             forked=forked,
         )
 

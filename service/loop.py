@@ -260,6 +260,7 @@ class StepLoop:
             raise ModelError("context_window", "The input alone exceeds the context window.")
         try:
             done = await self.compaction.compact_stream(
+                turn.actor,
                 turn.stream_id,
                 turn.agent,
                 None,

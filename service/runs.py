@@ -17,7 +17,9 @@ from domain.run import Run
 from projections.message_reads import run_items
 from projections.runs import RunQueries, RunRow, StepRow
 from projections.timefmt import to_micros
-from service.context import Actor, Context
+from service.actor import Actor, system
+from service.claims import LAPSED
+from service.context import Context
 from service.conversations import ConversationService
 from service.ports import ChunkLog, Lock, Signals
 from service.streams import with_pings
@@ -79,7 +81,7 @@ class RunService:
         outcome: dict[str, str] = {}
         for row in runs:
             try:
-                await to_thread.run_sync(self._cancel_one, row)
+                await to_thread.run_sync(self._cancel_one, actor, row)
                 outcome[row.id] = "cancelled"
             except Exception:
                 log.exception("could not cancel run %s", row.id)
@@ -89,7 +91,7 @@ class RunService:
             await self.lock.release(lock_key(row))
         return outcome
 
-    def _cancel_one(self, row: RunRow) -> None:
+    def _cancel_one(self, actor: Actor, row: RunRow) -> None:
         def command() -> list[Any]:
             run = self.ctx.app.get(Run, ids.to_uuid(row.id))
             if run is None or not run.is_active:
@@ -102,7 +104,7 @@ class RunService:
                 changed.append(conversation)
             return changed
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
 
     # -- resume ------------------------------------------------------------------------------
 
@@ -163,7 +165,9 @@ class RunService:
         """Record as failed the runs whose process died (their claim's lease ran out)."""
         now = datetime.now(UTC)
         reaped = 0
-        for stream_id, run_id in self.ctx.conversations.lapsed_claims(to_micros(now)):
+        for stream_id, run_id, organization_id in self.ctx.conversations.lapsed_claims(
+            to_micros(now)
+        ):
 
             def command(stream_id: str = stream_id, run_id: str = run_id) -> list[Any]:
                 conversation = self.ctx.app.get(Conversation, UUID(stream_id))
@@ -177,20 +181,11 @@ class RunService:
                 changed: list[Any] = [conversation]
                 run = self.ctx.app.get(Run, ids.to_uuid(run_id))
                 if run is not None and run.is_active:
-                    run.fail(
-                        "error",
-                        {
-                            "error_type": "internal_error",
-                            "message": "The run stopped without finishing: its server process "
-                            "went away.",
-                            "detail": "lease expired",
-                        },
-                        {},
-                    )
+                    run.fail("error", dict(LAPSED), {})
                     changed.append(run)
                 return changed
 
-            self.ctx.settle(self.ctx.app.save_retrying(command))
+            self.ctx.settle(self.ctx.app.save_retrying(system(organization_id), command))
             reaped += 1
         return reaped
 
@@ -214,7 +209,7 @@ class RunService:
             run.delete()
             return [run]
 
-        self.ctx.settle(self.ctx.app.save_retrying(command))
+        self.ctx.settle(self.ctx.app.save_retrying(actor, command))
 
     def resumable(self, actor: Actor, run_id: str) -> RunRow:
         """A background run by its id, if its stream can still be resumed here."""

@@ -99,7 +99,7 @@ class StepStore:
                 run.complete(plan.stop, turn.usage(plus=answer.usage), turn.timings())
             return [conversation, run, *changed], _saved(conversation, items, env)
 
-        saved, position = self.ctx.app.save_with_result(command)
+        saved, position = self.ctx.app.save_with_result(turn.actor, command)
         if plan.stop is not None:
             # The turn's last save brings the views up to all its steps (read-your-writes);
             # between steps the loop reads nothing from them, and the poller shows progress.
@@ -124,7 +124,7 @@ class StepStore:
                 return [], None
             env = self._env(turn, conversation, step)
             now = datetime.now(UTC)
-            items = [wire.approval_response(approvals, turn.actor_user_id, step)]
+            items = [wire.approval_response(approvals, turn.actor.user_id, step)]
             for answer in approvals:
                 call = calls[answer["tool_call_id"]]
                 result = self._result_of(turn, answer, call, env, now)
@@ -134,7 +134,9 @@ class StepStore:
             changed = self._after_edits(turn, env, conversation)
             return [conversation, run, *changed], _saved(conversation, items, env)
 
-        saved, _ = self.ctx.app.save_with_result(command)  # the turn's last save settles
+        saved, _ = self.ctx.app.save_with_result(
+            turn.actor, command
+        )  # the turn's last save settles
         return saved
 
     def _result_of(

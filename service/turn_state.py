@@ -11,6 +11,7 @@ from uuid import UUID
 from domain.agent import Agent
 from domain.run import otids_of
 from service import frames
+from service.actor import Actor
 from service.model import Usage
 from service.streams import TurnStream
 from service.tools.box import ClientTool, ToolBox
@@ -64,7 +65,7 @@ class Turn:
     request: TurnRequest
     tools: ToolBox
     stream: TurnStream
-    actor_user_id: str = ""
+    actor: Actor
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     result: TurnResult = field(default_factory=TurnResult)
     started: float = field(default_factory=time.perf_counter)

@@ -32,9 +32,10 @@ from domain.model_settings import check_model_settings, check_with_tools
 from domain.skills import available_skills, skills_of
 from projections.message_reads import tool_results
 from service import frames
+from service.actor import Actor
 from service.claims import Claims
 from service.compaction import CompactionService
-from service.context import Actor, Context
+from service.context import Context
 from service.loop import StepLoop
 from service.model import ChatModel, ModelError
 from service.ports import ChunkLog, Lock, Signals
@@ -164,7 +165,7 @@ class TurnService:
             stream=TurnStream(
                 self.chunks, request.background, request.include_return_message_types
             ),
-            actor_user_id=actor.user_id,
+            actor=actor,
             pending=conversation.pending_approval,
             retry_of=self.retries.earlier_run(conversation.id, request.otids)
             if find_retry

@@ -10,8 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
+from service.services import Services
 from tests.fake_anthropic import fake_anthropic, fake_anthropic_server  # noqa: F401 (fixtures)
 from tests.fake_openai import fake_openai, fake_openai_server  # noqa: F401 (fixtures)
 from tests.services import require_postgres

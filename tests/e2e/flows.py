@@ -22,6 +22,18 @@ BUILTIN_MODEL = "convlog/builtin"  # the built-in offline model: always served, 
 Order = Literal["asc", "desc"]
 
 
+def every_conversation_id(client: Letta, summary_search: str | Omit = omit) -> set[str]:
+    """Every conversation id the caller can see, a page of 1000 (the largest) at a time."""
+    found: set[str] = set()
+    after: str | Omit = omit
+    while True:
+        page = client.conversations.list(limit=1000, after=after, summary_search=summary_search)
+        found |= {c.id for c in page}
+        if len(page) < 1000:
+            return found
+        after = page[-1].id
+
+
 def only_system_message(client: Letta, conversation_id: str) -> SystemMessage:
     items = list(client.conversations.messages.list(conversation_id))
     assert [m.message_type for m in items] == ["system_message"]
@@ -69,7 +81,7 @@ def conversation_lifecycle(client: Letta) -> None:
     with pytest.raises(NotFoundError):
         list(client.conversations.messages.list(created.id))
     assert client.conversations.list(agent_id=agent_id) == []
-    assert created.id not in {c.id for c in client.conversations.list(limit=100_000)}
+    assert created.id not in every_conversation_id(client)
 
 
 def system_message_snapshots_memory(client: Letta) -> None:
@@ -119,7 +131,7 @@ def agent_delete_cascades(client: Letta) -> None:
         with pytest.raises(NotFoundError):
             list(client.conversations.messages.list(conversation.id))
     assert client.conversations.list(agent_id=agent_id) == []
-    all_ids = {c.id for c in client.conversations.list(limit=100_000)}
+    all_ids = every_conversation_id(client)
     assert first.id not in all_ids and second.id not in all_ids
     assert survivor.id in all_ids
     with pytest.raises(NotFoundError):
@@ -204,7 +216,7 @@ def list_filters_by_agent(client: Letta) -> None:
     assert {c.id for c in client.conversations.list(agent_id=b)} == b_ids
     assert all(c.agent_id == a for c in client.conversations.list(agent_id=a))
     assert client.conversations.list(agent_id=f"agent-{uuid.uuid4()}") == []
-    everything = {c.id for c in client.conversations.list(limit=100_000)}
+    everything = every_conversation_id(client)
     assert a_ids | b_ids <= everything
 
 
@@ -247,8 +259,7 @@ def summary_search_is_literal(client: Letta) -> None:
     assert search(tag) == {v for k, v in ids.items() if k != "none"}
     assert search("no such text") == set()
     # Without the agent filter the search still finds exactly these.
-    found = client.conversations.list(summary_search=f"{tag} 50%", limit=100_000)
-    assert {c.id for c in found} == some("percent")
+    assert every_conversation_id(client, f"{tag} 50%") == some("percent")
 
 
 def messages_auto_pagination(client: Letta) -> None:

@@ -19,7 +19,7 @@ from eventsourcing.persistence import StoredEvent
 from api import render
 from domain import tools
 from domain.tools import BASE_TOOLS
-from runtime.bootstrap import Services
+from service.services import Services
 from tests.golden.views import expected_views
 
 HERE = Path(__file__).parent

@@ -10,8 +10,8 @@ import json
 from types import ModuleType
 from typing import Any
 
-from runtime.bootstrap import Services
-from service.context import DEFAULT_ACTOR
+from service.services import Services
+from tests.actors import DEFAULT_ACTOR
 
 
 def _messages(services: Services, path_id: str) -> list[Any]:

@@ -19,13 +19,14 @@ from typing import Any
 from api import render
 from domain import ids, tools
 from domain.conversation import Conversation
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
 from service.agents import AgentSpec, BlockSpec, ToolChange
 from service.blocks import NewBlock
-from service.context import DEFAULT_ACTOR
+from service.services import Services
 from service.tools.box import ClientTool
 from service.turns import TurnRequest
+from tests.actors import DEFAULT_ACTOR
 from tests.golden.views import expected_views
 from tests.scripted_model import ScriptedModel
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from domain.errors import NotFound
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
+from service.services import Services
 from tests.unit.seed import (
     ACTOR,
     active_generations,

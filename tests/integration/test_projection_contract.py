@@ -16,7 +16,8 @@ from domain.conversation import Conversation
 from projections.messages import MessageList
 from projections.projection import Handler, Projection, Writer
 from projections.projector import Projector
-from runtime.bootstrap import Services, all_projections
+from runtime.bootstrap import all_projections
+from service.services import Services
 from tests.unit.seed import (
     ACTOR,
     active_generations,

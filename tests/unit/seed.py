@@ -14,9 +14,10 @@ from domain.conversation import Conversation
 from domain.run import Run
 from projections.agents import AgentRow
 from projections.conversations import ConversationRow
-from runtime.bootstrap import Services
+from service.actor import Actor
 from service.agents import AgentSpec, BlockSpec
-from service.context import DEFAULT_ACTOR, Actor
+from service.services import Services
+from tests.actors import DEFAULT_ACTOR
 
 ACTOR = DEFAULT_ACTOR
 OTHER_ORG = Actor(organization_id=f"org-{UUID(int=7)}", user_id=f"user-{UUID(int=8)}")

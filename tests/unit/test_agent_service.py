@@ -9,8 +9,8 @@ from domain.agent import Agent
 from domain.conversation import Conversation
 from domain.errors import InvalidArgument, NotFound
 from domain.memory import DEFAULT_DESCRIPTIONS, DEFAULT_SYSTEM_PROMPT
-from runtime.bootstrap import Services
 from service.agents import AgentSpec, BlockSpec
+from service.services import Services
 from tests.unit.seed import (
     ACTOR,
     OTHER_ORG,

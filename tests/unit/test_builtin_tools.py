@@ -9,9 +9,9 @@ from adapters.builtin_model import BuiltinModel
 from runtime.bootstrap import build
 from runtime.settings import Settings
 from service.agents import AgentSpec, BlockSpec
-from service.context import DEFAULT_ACTOR
 from service.model import AnswerBuilder, ChatMessage, ModelRequest, ToolSpec
 from service.turns import TurnRequest
+from tests.actors import DEFAULT_ACTOR
 
 TOOLS = (
     ToolSpec("memory_insert", "", {}),

@@ -20,7 +20,7 @@ from api.app import create_app
 from domain import ids
 from domain.agent import Agent
 from domain.errors import NOTHING_TO_COMPACT, BadRequest, Conflict, InvalidArgument, NotFound
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
 from service.agents import AgentSpec, BlockSpec
 from service.compaction import (
@@ -37,6 +37,7 @@ from service.compaction import (
     transcript,
 )
 from service.model import ModelError, ModelRequest, StreamItem
+from service.services import Services
 from service.turns import TurnRequest
 from tests.scripted_model import ScriptedModel
 from tests.unit.seed import ACTOR, append, listing, new_agent, new_conversation

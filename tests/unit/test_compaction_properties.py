@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from domain.errors import BadRequest
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
+from service.services import Services
 from service.turns import TurnRequest
 from tests.scripted_model import ScriptedModel
 from tests.unit.seed import ACTOR, append, listing, new_agent, new_conversation, view_tables

@@ -7,7 +7,7 @@ import pytest
 from domain import ids
 from domain.conversation import Conversation
 from domain.errors import DomainError, InvalidArgument, NotFound
-from runtime.bootstrap import Services
+from service.services import Services
 from tests.unit.seed import (
     ACTOR,
     OTHER_ORG,

@@ -15,8 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.errors import NotFound
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
+from service.services import Services
 from service.turns import TurnRequest
 from tests.scripted_model import ScriptedModel
 from tests.unit.seed import (

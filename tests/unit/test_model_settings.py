@@ -9,9 +9,10 @@ import asyncio
 import pytest
 
 from domain.errors import InvalidArgument
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
 from service.agents import AgentSpec
+from service.services import Services
 from service.turns import TurnRequest
 from tests.scripted_model import ScriptedModel
 from tests.unit.seed import ACTOR, head, new_conversation

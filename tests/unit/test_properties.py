@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from domain import ids
 from domain.conversation import Conversation
 from domain.errors import DomainError
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
+from service.services import Services
 from tests.unit.seed import (
     ACTOR,
     active_generations,

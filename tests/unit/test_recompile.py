@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import NotFound
-from runtime.bootstrap import Services
+from service.services import Services
 from tests.unit.seed import ACTOR, head, listing, new_agent, new_conversation
 
 

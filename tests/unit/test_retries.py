@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain.errors import Conflict
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
+from service.services import Services
 from service.turns import Turn, TurnRequest
 from tests.scripted_model import ScriptedModel
 from tests.unit.seed import ACTOR, head, new_agent, new_conversation

@@ -12,9 +12,10 @@ import pytest
 from domain import ids
 from domain.block import Block
 from domain.errors import InvalidArgument, NotFound
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
 from service.blocks import NewBlock
+from service.services import Services
 from service.turns import TurnRequest
 from tests.scripted_model import Say, ScriptedModel
 from tests.unit.seed import ACTOR, head, listing, new_agent, new_conversation, view_tables

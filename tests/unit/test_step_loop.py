@@ -11,13 +11,14 @@ import pytest
 
 from domain import ids, tools
 from domain.errors import BadRequest, Conflict
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
 from service.agents import AgentSpec, BlockSpec, ToolChange
-from service.context import DEFAULT_ACTOR
 from service.model import ChatMessage
+from service.services import Services
 from service.tools.box import ClientTool
 from service.turns import TurnRequest, TurnResult
+from tests.actors import DEFAULT_ACTOR
 from tests.scripted_model import Say, ScriptedModel
 from tests.unit.seed import listing
 

@@ -21,14 +21,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from domain.errors import BadRequest, Conflict
 from domain.tools import BY_NAME
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
 from service.agents import AgentSpec, BlockSpec, ToolChange
-from service.context import DEFAULT_ACTOR
 from service.context_window import ContextCache
 from service.model import ChatMessage
+from service.services import Services
 from service.tools.box import ClientTool
 from service.turns import TurnRequest, TurnResult
+from tests.actors import DEFAULT_ACTOR
 from tests.scripted_model import Say, ScriptedModel
 
 CLIENT = ClientTool("lookup", "Look something up", {"type": "object", "properties": {}})

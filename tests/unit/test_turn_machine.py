@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain.errors import Conflict
-from runtime.bootstrap import Services, build
+from runtime.bootstrap import build
 from runtime.settings import Settings
 from service.agents import AgentSpec, BlockSpec
-from service.context import DEFAULT_ACTOR
+from service.services import Services
 from service.turns import Turn, TurnRequest
+from tests.actors import DEFAULT_ACTOR
 from tests.scripted_model import ScriptedModel
 
 T = TypeVar("T")
