@@ -141,6 +141,7 @@ def event(record: EventRecord) -> dict[str, Any]:
         type=record.type,
         timestamp=record.timestamp,
         payload=record.payload,
+        by=record.by,
     ).model_dump(mode="json")
 
 

@@ -494,6 +494,9 @@ class EventOut(Wire):
     type: str
     timestamp: datetime
     payload: dict[str, Any]
+    by: dict[str, Any] | None = Field(
+        description="Who caused it: organization_id, user_id and key_id (null before 0.4.0)."
+    )
 
 
 # -- turns ----------------------------------------------------------------------------------

@@ -37,6 +37,7 @@ def _poll_projections(services: Services, interval: float, stop: threading.Event
 def create(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     services = build(settings)
+    edge = settings.edge()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -50,9 +51,10 @@ def create(settings: Settings | None = None) -> Starlette:
         poller.start()
         await services.astart()
         log.info(
-            "convlog ready (%s store, %s)",
+            "convlog ready (%s store, %s); %s",
             settings.backend,
             "Redis" if settings.redis_url else "single node, no Redis",
+            _auth_line(edge.auth_required, services),
         )
         try:
             yield
@@ -62,4 +64,18 @@ def create(settings: Settings | None = None) -> Starlette:
             poller.join(timeout=5)
             services.close()
 
-    return create_app(services, settings.edge(), lifespan)
+    return create_app(services, edge, lifespan)
+
+
+def _auth_line(required: bool, services: Services) -> str:
+    if not required:
+        return (
+            "authentication off: every request acts for the default organization "
+            "(set CONVLOG_AUTH=required to ask for keys)"
+        )
+    if not services.keys.list():
+        return (
+            "authentication required, but no API key exists yet: "
+            "create one with `convlog keys create --organization NAME`"
+        )
+    return "authentication required (Authorization: Bearer <key>)"

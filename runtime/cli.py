@@ -1,4 +1,4 @@
-"""``convlog``: serve the API, rebuild projections."""
+"""``convlog``: serve the API, manage API keys, rebuild projections."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
     # Validate and open the stores before binding, so a bad setting fails loudly and early.
     from runtime.asgi import create
+    from runtime.http import with_header_deadline
 
     app = create(settings)
     uvicorn.run(
@@ -32,7 +33,75 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         port=settings.port,
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",
+        http=with_header_deadline(settings.header_timeout_seconds),
+        timeout_keep_alive=max(1, round(settings.keep_alive_seconds)),
     )
+    return 0
+
+
+def keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from domain.api_key import organization_id
+    from runtime.bootstrap import build
+    from service.actor import operator
+
+    name = args.organization.strip()
+    if not name or len(name) > 200 or not name.isprintable():
+        print("convlog: --organization must be 1 to 200 printable characters", file=sys.stderr)
+        return 2
+    services = build(settings)
+    try:
+        issued = services.keys.issue(operator(organization_id(name)), name, args.name)
+    finally:
+        services.close()
+    print(
+        json.dumps({"id": issued.id, "key": issued.key, "organization_id": issued.organization_id})
+    )
+    return 0
+
+
+def keys_list(settings: Settings, args: argparse.Namespace) -> int:
+    from projections.timefmt import from_micros
+    from runtime.bootstrap import build
+
+    services = build(settings)
+    try:
+        rows = services.keys.list()
+    finally:
+        services.close()
+    for row in rows:
+        revoked = from_micros(row.revoked_at).isoformat() if row.revoked_at else None
+        print(
+            json.dumps(
+                {
+                    "id": row.id,
+                    "name": row.name,
+                    "organization_id": row.organization_id,
+                    "organization": row.organization_name,
+                    "hint": row.hint + "…",
+                    "created_at": from_micros(row.created_at).isoformat(),
+                    "revoked_at": revoked,
+                }
+            )
+        )
+    return 0
+
+
+def keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
+    from domain.errors import DomainError
+    from runtime.bootstrap import build
+    from service.actor import operator
+
+    services = build(settings)
+    try:
+        found = services.keys.queries.get(args.id)
+        by = operator(found.organization_id if found else "")
+        row = services.keys.revoke(by, args.id)
+    except DomainError as exc:
+        print(f"convlog: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        services.close()
+    print(json.dumps({"id": row.id, "revoked": True}))
     return 0
 
 
@@ -91,6 +160,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="bind address (default CONVLOG_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default CONVLOG_PORT or 8283)")
     p.set_defaults(run=serve)
+    keys = commands.add_parser("keys", help="API keys (CONVLOG_AUTH=required asks for one)")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    c = key_actions.add_parser("create", help="issue a key; it is printed once, keep it safe")
+    c.add_argument("--organization", required=True, help="the tenant the key acts for")
+    c.add_argument("--name", help="a label to recognise the key by")
+    c.set_defaults(run=keys_create)
+    key_actions.add_parser("list", help="every key (never the key itself)").set_defaults(
+        run=keys_list
+    )
+    v = key_actions.add_parser("revoke", help="revoke a key by its id (key-…)")
+    v.add_argument("id")
+    v.set_defaults(run=keys_revoke)
     proj = commands.add_parser("projections", help="read models built from the log")
     sub = proj.add_subparsers(dest="action", required=True)
     r = sub.add_parser("rebuild", help="rebuild from the log while the old view keeps serving")

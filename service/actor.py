@@ -23,10 +23,15 @@ class Actor:
         }
 
 
-# The server acting on its own (a run whose process died) or an operator at the command line:
-# recorded under this user id rather than a caller's.
+# Recorded instead of a caller's user id: the server acting on its own (a run whose process
+# died), and an operator at the command line (issuing a key).
 SYSTEM_USER = "system"
+OPERATOR_USER = "operator"
 
 
 def system(organization_id: str) -> Actor:
     return Actor(organization_id, SYSTEM_USER)
+
+
+def operator(organization_id: str) -> Actor:
+    return Actor(organization_id, OPERATOR_USER)

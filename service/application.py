@@ -74,6 +74,13 @@ class ConvlogApplication(Application[UUID]):
     def construct_mapper(self) -> Mapper[UUID]:
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=ActorMapper)
 
+    def decode(
+        self, stored: StoredEvent
+    ) -> tuple[DomainEventProtocol[UUID], dict[str, Any] | None]:
+        """A stored event and who caused it."""
+        assert isinstance(self.mapper, ActorMapper)
+        return self.mapper.decode(stored)
+
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         try:
             aggregate: Aggregate = self.repository.get(aggregate_id)

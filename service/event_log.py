@@ -22,6 +22,7 @@ class EventRecord:
     type: str  # the stable topic, e.g. convlog.Conversation.MessageAppended
     timestamp: datetime
     payload: dict[str, Any]
+    by: dict[str, Any] | None  # who caused it (Actor.recorded()); None before 0.4.0
 
 
 class StoredHistory(Protocol):
@@ -59,7 +60,7 @@ class EventLog:
     def history(self, originator_id: UUID, after_version: int, limit: int) -> list[EventRecord]:
         records = []
         for position, stored in self._history.select(originator_id, after_version, limit):
-            event = self.app.mapper.to_domain_event(stored)
+            event, by = self.app.decode(stored)
             fields = dict(event.__dict__)
             for key in ("originator_id", "originator_version"):
                 fields.pop(key)
@@ -71,6 +72,7 @@ class EventLog:
                     type=stored.topic,
                     timestamp=timestamp,
                     payload=fields,
+                    by=by,
                 )
             )
         return records

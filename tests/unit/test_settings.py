@@ -132,3 +132,46 @@ def test_non_finite_integers_are_settings_errors(key: str, raw: str) -> None:
 def test_out_of_range_values_are_settings_errors(key: str, raw: str) -> None:
     with pytest.raises(SettingsError):
         Settings.from_env({key: raw})
+
+
+def test_authentication_is_required_unless_bound_to_loopback() -> None:
+    local = Settings.from_env({}).edge()
+    assert not local.auth_required
+    assert local.allowed_hosts == ("localhost", "127.0.0.1", "[::1]")
+    public = Settings.from_env({"CONVLOG_HOST": "0.0.0.0"}).edge()
+    assert public.auth_required and public.allowed_hosts == ("*",)
+    assert Settings.from_env({"CONVLOG_AUTH": "required"}).edge().auth_required
+    assert (
+        not Settings.from_env({"CONVLOG_HOST": "0.0.0.0", "CONVLOG_AUTH": "off"})
+        .edge()
+        .auth_required
+    )
+
+
+def test_edge_settings_are_read() -> None:
+    edge = Settings.from_env(
+        {
+            "CONVLOG_MAX_BODY_BYTES": "4096",
+            "CONVLOG_MAX_JSON_DEPTH": "8",
+            "CONVLOG_MAX_LIST_LIMIT": "50",
+            "CONVLOG_CORS_ORIGINS": "https://a.example, https://b.example",
+            "CONVLOG_ALLOWED_HOSTS": "api.example",
+        }
+    ).edge()
+    assert (edge.limits.body_bytes, edge.limits.json_depth, edge.limits.list_limit) == (4096, 8, 50)
+    assert edge.cors_origins == ("https://a.example", "https://b.example")
+    assert edge.allowed_hosts == ("api.example",)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("CONVLOG_AUTH", "maybe"),
+        ("CONVLOG_MAX_LIST_LIMIT", "5000"),
+        ("CONVLOG_MAX_BODY_BYTES", "10"),
+        ("CONVLOG_MAX_JSON_DEPTH", "deep"),
+    ],
+)
+def test_bad_edge_settings_are_refused(key: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=key):
+        Settings.from_env({key: value})
