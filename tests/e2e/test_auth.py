@@ -75,9 +75,11 @@ def test_every_route_but_health_needs_a_key(deployment: Deployment) -> None:
             assert refused.json() == {"detail": "Unauthorized"}
             assert "Bearer" in refused.headers["www-authenticate"]
         assert http.get("/openapi.json").status_code == 401
-    with Letta(base_url=deployment.url, max_retries=0) as anonymous:
-        with pytest.raises(AuthenticationError):
-            anonymous.agents.list()
+    with (
+        Letta(base_url=deployment.url, max_retries=0) as anonymous,
+        pytest.raises(AuthenticationError),
+    ):
+        anonymous.agents.list()
 
 
 def test_a_key_acts_for_its_organization_and_records_who(deployment: Deployment) -> None:
