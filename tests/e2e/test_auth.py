@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,14 +116,15 @@ def test_tenants_see_nothing_of_each_other(deployment: Deployment) -> None:
         assert [x.id for x in alice.agents.list(tags=[tag])] == [mine]
         assert mine not in {x.id for x in bob.agents.list()}
         assert conversation not in {c.id for c in bob.conversations.list()}
-        for attempt in (
+        attempts: tuple[Callable[[], object], ...] = (
             lambda: bob.agents.retrieve(mine),
             lambda: bob.agents.delete(mine),
             lambda: bob.conversations.retrieve(conversation),
             lambda: bob.conversations.update(conversation, summary="mine now"),
             lambda: list(bob.conversations.messages.list(conversation)),
             lambda: bob.conversations.create(agent_id=mine),
-        ):
+        )
+        for attempt in attempts:
             with pytest.raises(NotFoundError):
                 attempt()
         assert alice.agents.retrieve(mine).id == mine
