@@ -31,8 +31,9 @@ UPDATABLE_FIELDS = ("summary", "model", "model_settings")
 
 class Conversation(Aggregate):
     TOPIC = "convlog.Conversation"
-    # Snapshot state version: 2 added pending_approval; 3 added forked_from and key_shift.
-    class_version = 3
+    # Snapshot state version: 2 added pending_approval; 3 added forked_from and key_shift;
+    # 4 added active_holder.
+    class_version = 4
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -42,6 +43,10 @@ class Conversation(Aggregate):
     def upcast_v2_v3(state: dict[str, Any]) -> None:
         state["forked_from"] = None
         state["key_shift"] = 0
+
+    @staticmethod
+    def upcast_v3_v4(state: dict[str, Any]) -> None:
+        state["active_holder"] = None
 
     @staticmethod
     def create_id(agent_id: str, is_default: bool) -> UUID:
@@ -87,6 +92,8 @@ class Conversation(Aggregate):
         # One active run at a time (decisions §3): the claim, and when it lapses if never renewed.
         self.active_run_id: str | None = None
         self.lease_until: datetime | None = None
+        # The server process running it: when that process is gone, the claim lapses at once.
+        self.active_holder: str | None = None
         # The in-context window after the latest compaction: the summary, then the messages
         # from ``context_from`` on (the system message is always first).
         self.summary_message_id: str | None = None
@@ -308,9 +315,16 @@ class Conversation(Aggregate):
 
     class RunClaimed(Aggregate.Event):
         TOPIC = "convlog.Conversation.RunClaimed"
+        # 2 added holder (claims made before 0.4.0 lapse with their lease only).
+        class_version = 2
         run_id: str
         lease_until: datetime
         lapsed_run_id: str | None
+        holder: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["holder"] = None
 
     class RunLeaseRenewed(Aggregate.Event):
         TOPIC = "convlog.Conversation.RunLeaseRenewed"
@@ -322,23 +336,43 @@ class Conversation(Aggregate):
         run_id: str
         status: str
 
-    def claim_run(self, run_id: str, now: datetime, lease_until: datetime) -> str | None:
-        """Make ``run_id`` the active run. Returns a lapsed run's id that the caller must
-        record as failed in the same save; raises Conflict while another run holds the claim.
+    def claim_run(
+        self,
+        run_id: str,
+        now: datetime,
+        lease_until: datetime,
+        holder: str,
+        *,
+        holder_gone: bool = False,
+    ) -> str | None:
+        """Make ``run_id`` the active run, run by the process ``holder``. Returns a lapsed
+        run's id that the caller must record as failed in the same save; raises Conflict while
+        another run holds the claim. A claim lapses when its lease ran out or when the caller
+        found its holder process gone (``holder_gone``).
         """
         self._check_alive()
         lapsed = None
         if self.active_run_id is not None:
-            if self.lease_until is not None and self.lease_until > now:
+            if not self.claim_lapsed(now, holder_gone=holder_gone):
                 raise Busy(BUSY, self.active_run_id)
             lapsed = self.active_run_id
-        self._claim_run(run_id=run_id, lease_until=lease_until, lapsed_run_id=lapsed)
+        self._claim_run(run_id=run_id, lease_until=lease_until, lapsed_run_id=lapsed, holder=holder)
         return lapsed
 
+    def claim_lapsed(self, now: datetime, *, holder_gone: bool) -> bool:
+        if self.active_run_id is None:
+            return False
+        if holder_gone and self.active_holder is not None:
+            return True
+        return self.lease_until is None or self.lease_until <= now
+
     @event(RunClaimed)
-    def _claim_run(self, run_id: str, lease_until: datetime, lapsed_run_id: str | None) -> None:
+    def _claim_run(
+        self, run_id: str, lease_until: datetime, lapsed_run_id: str | None, holder: str | None
+    ) -> None:
         self.active_run_id = run_id
         self.lease_until = lease_until
+        self.active_holder = holder
 
     def renew_lease(self, run_id: str, lease_until: datetime) -> None:
         if self.active_run_id != run_id:
@@ -358,6 +392,7 @@ class Conversation(Aggregate):
     def _release_run(self, run_id: str, status: str) -> None:
         self.active_run_id = None
         self.lease_until = None
+        self.active_holder = None
 
     # -- compaction ------------------------------------------------------------------------
 

@@ -82,7 +82,7 @@ class ConversationRow:
 
 class ConversationIndex(Projection):
     name = "conversations"
-    version = 6  # 4: system_epoch; 5: key_shift (forks); 6: forked
+    version = 7  # 4: system_epoch; 5: key_shift (forks); 6: forked; 7: active_holder
     tables: ClassVar[dict[str, list[str]]] = {
         "conversations": [
             "CREATE TABLE IF NOT EXISTS {conversations} ("
@@ -96,7 +96,8 @@ class ConversationIndex(Projection):
             " active_run_id TEXT, lease_until BIGINT, agent_deleted INTEGER NOT NULL DEFAULT 0,"
             " context_epoch INTEGER NOT NULL DEFAULT 0, system_position INTEGER NOT NULL DEFAULT 0,"
             " summary_position INTEGER, system_epoch INTEGER NOT NULL DEFAULT 0,"
-            " key_shift INTEGER NOT NULL DEFAULT 0, forked INTEGER NOT NULL DEFAULT 0)",
+            " key_shift INTEGER NOT NULL DEFAULT 0, forked INTEGER NOT NULL DEFAULT 0,"
+            " active_holder TEXT)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_agent}"
             " ON {conversations} (organization_id, agent_id, created_at)",
             "CREATE INDEX IF NOT EXISTS {conversations_by_created}"
@@ -118,7 +119,7 @@ class ConversationIndex(Projection):
             Conversation.ContextReset: self._reset,
             Conversation.Forked: self._forked,
             Conversation.RunClaimed: self._run_claimed,
-            Conversation.RunLeaseRenewed: self._run_claimed,
+            Conversation.RunLeaseRenewed: self._lease_renewed,
             Conversation.RunReleased: self._run_released,
         }
 
@@ -218,18 +219,23 @@ class ConversationIndex(Projection):
             (ids.format_id(ids.AGENT, e.originator_id),),
         )
 
-    def _run_claimed(
-        self, e: Conversation.RunClaimed | Conversation.RunLeaseRenewed, w: Writer
-    ) -> None:
+    def _run_claimed(self, e: Conversation.RunClaimed, w: Writer) -> None:
         w.execute(
-            "UPDATE {conversations} SET active_run_id = %s, lease_until = %s WHERE id = %s",
-            (e.run_id, to_micros(e.lease_until), str(e.originator_id)),
+            "UPDATE {conversations} SET active_run_id = %s, lease_until = %s, active_holder = %s"
+            " WHERE id = %s",
+            (e.run_id, to_micros(e.lease_until), e.holder, str(e.originator_id)),
+        )
+
+    def _lease_renewed(self, e: Conversation.RunLeaseRenewed, w: Writer) -> None:
+        w.execute(
+            "UPDATE {conversations} SET lease_until = %s WHERE id = %s",
+            (to_micros(e.lease_until), str(e.originator_id)),
         )
 
     def _run_released(self, e: Conversation.RunReleased, w: Writer) -> None:
         w.execute(
             "UPDATE {conversations} SET active_run_id = NULL, lease_until = NULL,"
-            " last_run_completion = %s WHERE id = %s",
+            " active_holder = NULL, last_run_completion = %s WHERE id = %s",
             (to_micros(e.timestamp), str(e.originator_id)),
         )
 
@@ -274,14 +280,16 @@ class ConversationQueries:
         )
         return [row[0] for row in rows]
 
-    def lapsed_claims(self, now_micros: int) -> list[tuple[str, str, str]]:
-        """(conversation uuid, run id, organization id) of claims whose lease ran out: their
-        process died.
+    def lapsed_claims(self, now_micros: int, alive_since: int) -> list[tuple[str, str, str]]:
+        """(conversation uuid, run id, organization id) of claims whose process died: its
+        heartbeat stopped before ``alive_since`` (see processes.py), or its lease ran out.
         """
         rows = self.store.query(
             "SELECT id, active_run_id, organization_id FROM conversations"
-            " WHERE active_run_id IS NOT NULL AND lease_until < %s",
-            (now_micros,),
+            " WHERE active_run_id IS NOT NULL AND (lease_until < %s OR (active_holder IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM processes p"
+            " WHERE p.process_id = active_holder AND p.beat_at >= %s)))",
+            (now_micros, alive_since),
         )
         return [(row[0], row[1], row[2]) for row in rows]
 

@@ -17,8 +17,8 @@ from service.services import Services
 
 log = logging.getLogger("convlog")
 
-# How often each process looks for runs whose process died (claims past their lease).
-REAP_INTERVAL_SECONDS = 2.0
+# How often each process looks for runs whose process died.
+REAP_INTERVAL_SECONDS = 1.0
 
 
 def _poll_projections(services: Services, interval: float, stop: threading.Event) -> None:
@@ -28,10 +28,19 @@ def _poll_projections(services: Services, interval: float, stop: threading.Event
         try:
             services.projector.poll()
             if time.monotonic() >= next_reap:
-                services.runs.reap()
+                services.reap()
                 next_reap = time.monotonic() + REAP_INTERVAL_SECONDS
         except Exception:
             log.exception("projection catch-up failed; retrying in %.1fs", interval)
+
+
+def _beat(services: Services, interval: float, stop: threading.Event) -> None:
+    """The heartbeat, on a thread of its own so that no long catch-up can delay it."""
+    while not stop.wait(interval):
+        try:
+            services.heartbeat()
+        except Exception:
+            log.warning("could not write this process's heartbeat; retrying", exc_info=True)
 
 
 def create(settings: Settings | None = None) -> Starlette:
@@ -49,6 +58,13 @@ def create(settings: Settings | None = None) -> Starlette:
             daemon=True,
         )
         poller.start()
+        beater = threading.Thread(
+            target=_beat,
+            args=(services, settings.process_timeout_seconds / 3, stop),
+            name="heartbeat",
+            daemon=True,
+        )
+        beater.start()
         await services.astart()
         log.info(
             "convlog ready (%s store, %s); %s",
@@ -62,6 +78,7 @@ def create(settings: Settings | None = None) -> Starlette:
             stop.set()
             await services.aclose()
             poller.join(timeout=5)
+            beater.join(timeout=5)
             services.close()
 
     return create_app(services, edge, lifespan)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -15,6 +18,7 @@ from projections.blocks import BlockIndex
 from projections.conversations import ConversationIndex
 from projections.keys import KeyIndex
 from projections.messages import MessageList
+from projections.processes import ProcessRegistry
 from projections.projection import Projection
 from projections.projector import Projector
 from projections.runs import RunIndex
@@ -132,13 +136,22 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
     return app, store, PostgresHistory(app.recorder)
 
 
+def process_name() -> str:
+    """This process as claims and heartbeats name it: readable by an operator, and unique."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 def build(settings: Settings, model: ChatModel | None = None) -> Services:
     """Wire everything; ``model`` replaces the configured models (tests use scripted ones)."""
+    holder = process_name()
     app, store, history = _open_stores(settings)
     event_log = EventLog(app, history)
     projector = Projector(
         store, event_log, all_projections(), batch_size=settings.projection_batch_size
     )
+    processes = ProcessRegistry(store, settings.process_timeout_seconds)
+    processes.setup()  # before the views: the claims view reads it
+    processes.beat(holder)
     projector.setup()
     caught_up = projector.catch_up()
     if caught_up:
@@ -157,9 +170,12 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
         signals,
         chunks,
         TurnSettings(
-            lease_seconds=settings.run_lease_seconds, ping_seconds=settings.keepalive_seconds
+            lease_seconds=settings.run_lease_seconds,
+            ping_seconds=settings.keepalive_seconds,
+            holder=holder,
         ),
         compaction,
+        processes,
     )
     runs = RunService(ctx, conversations, lock, signals, chunks)
     blocks = BlockService(ctx, agents)

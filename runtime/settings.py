@@ -42,6 +42,9 @@ class Settings:
     db_pool_size: int = 10
     # how long a run's claim on its conversation lasts unless renewed (a dead process frees it)
     run_lease_seconds: float = 60.0
+    # a process that has not written its heartbeat for this long is gone: its runs are
+    # recorded failed and their conversations freed (it beats three times as often)
+    process_timeout_seconds: float = 3.0
     # seconds of silence before a keepalive ping (when the request asks for pings)
     keepalive_seconds: float = 20.0
     # timeout of one model request
@@ -164,6 +167,7 @@ class Settings:
             projection_batch_size=integer("CONVLOG_PROJECTION_BATCH_SIZE", 500, 1, 100_000),
             db_pool_size=integer("CONVLOG_DB_POOL_SIZE", 10, 1, 1000),
             run_lease_seconds=number("CONVLOG_RUN_LEASE_SECONDS", 60.0, 1, 86_400),
+            process_timeout_seconds=number("CONVLOG_PROCESS_TIMEOUT", 3.0, 0.3, 3600),
             keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0, 0.01, 3600),
             model_timeout_seconds=number("CONVLOG_MODEL_TIMEOUT", 120.0, 0.1, 3600),
             providers=_providers(env),

@@ -1,16 +1,20 @@
 """The claim a run holds on its conversation, and the one place a run is finished as failed.
 
-A run is started and the conversation claimed in one save (decisions §3): the claim, with its
-lease, guards "one active run per conversation" across processes, with or without Redis. A
-claim whose lease lapsed (its process died) is recorded failed and taken over.
+A run is started and the conversation claimed in one save (decisions §3): the claim guards
+"one active run per conversation" across processes, with or without Redis. It names the
+process running it (``holder``) and has a lease. A claim whose process stopped beating
+(projections/processes.py), or whose lease ran out, is recorded failed and taken over: by the
+next request for that conversation at once, and by any process's reaper within seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from anyio import to_thread
 from eventsourcing.domain import Aggregate
@@ -19,7 +23,9 @@ from domain import ids
 from domain.conversation import Conversation
 from domain.errors import NotFound
 from domain.run import Run
-from service.actor import Actor
+from projections.processes import ProcessRegistry
+from projections.timefmt import to_micros
+from service.actor import Actor, system
 from service.context import Context
 from service.ports import Lock
 from service.retries import Retries
@@ -30,16 +36,33 @@ log = logging.getLogger("convlog.turns")
 LAPSED = {
     "error_type": "internal_error",
     "message": "The run stopped without finishing: its server process went away.",
-    "detail": "lease expired",
+    "detail": "process gone",
 }
 
 
 class Claims:
-    def __init__(self, ctx: Context, lock: Lock, lease_seconds: float, retries: Retries) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        lock: Lock,
+        lease_seconds: float,
+        retries: Retries,
+        processes: ProcessRegistry,
+        holder: str,
+    ) -> None:
         self.ctx = ctx
         self.lock = lock
         self.lease_seconds = lease_seconds
         self.retries = retries
+        self.processes = processes
+        self.holder = holder  # this process, as claims name it
+
+    def holder_gone(self, conversation: Conversation) -> bool:
+        """Whether the process running the conversation's active run stopped beating."""
+        holder = conversation.active_holder
+        if conversation.active_run_id is None or holder is None or holder == self.holder:
+            return False
+        return self.processes.gone(holder)
 
     def claim(self, actor: Actor, turn: Turn) -> None:
         """Record RunStarted and claim the conversation for it (409 if a live run holds it),
@@ -75,7 +98,11 @@ class Claims:
             now = datetime.now(UTC)
             run_id = ids.format_id(ids.RUN, run.id)
             lapsed = conversation.claim_run(
-                run_id, now, now + timedelta(seconds=self.lease_seconds)
+                run_id,
+                now,
+                now + timedelta(seconds=self.lease_seconds),
+                self.holder,
+                holder_gone=self.holder_gone(conversation),
             )
             changed: list[Aggregate] = [run, conversation]
             if lapsed is not None:
@@ -89,20 +116,52 @@ class Claims:
             self.ctx.settle(position)
 
     def lapse(self, run_id: str) -> list[Aggregate]:
-        """A claim whose lease ran out: its process died. Record the run failed."""
+        """A claim whose process died: record the run failed."""
         run = self.ctx.app.get(Run, ids.to_uuid(run_id))
         if run is None or not run.is_active:
             return []
         run.fail("error", dict(LAPSED), {})
         return [run]
 
+    def reap(self) -> int:
+        """Release the claims whose process died, recording their runs failed."""
+        now = datetime.now(UTC)
+        lapsed = self.ctx.conversations.lapsed_claims(to_micros(now), self.processes.alive_since())
+        for stream_id, run_id, organization_id in lapsed:
+
+            def command(stream_id: str = stream_id, run_id: str = run_id) -> list[Aggregate]:
+                conversation = self.ctx.app.get(Conversation, UUID(stream_id))
+                if (
+                    conversation is None
+                    or conversation.active_run_id != run_id
+                    or not conversation.claim_lapsed(
+                        now, holder_gone=self.holder_gone(conversation)
+                    )
+                ):
+                    return []  # finished or renewed meanwhile
+                conversation.release_run(run_id, "failed")
+                return [conversation, *self.lapse(run_id)]
+
+            self.ctx.settle(self.ctx.app.save_retrying(system(organization_id), command))
+        return len(lapsed)
+
+    @property
+    def lock_seconds(self) -> float:
+        """The fast lock lapses as soon as a dead holder's heartbeat would: no later."""
+        return min(self.lease_seconds, self.processes.dead_after_micros / 1_000_000)
+
     async def keep(self, turn: Turn) -> None:
-        """Renew the lease (and the fast lock) every third of it while the turn runs."""
-        every = self.lease_seconds / 3
+        """While the turn runs: extend the fast lock every third of its life, and renew the
+        claim's lease in the log every third of the lease.
+        """
+        renew_every = self.lease_seconds / 3
+        renew_at = time.monotonic() + renew_every
         while True:
-            await asyncio.sleep(every)
-            await self.lock.extend(turn.lock_key, turn.lock_token, self.lease_seconds)
-            await to_thread.run_sync(self._renew, turn)
+            await asyncio.sleep(self.lock_seconds / 3)
+            await self.lock.extend(turn.lock_key, turn.lock_token, self.lock_seconds)
+            if time.monotonic() >= renew_at:
+                await to_thread.run_sync(self._renew, turn)
+                renew_at = time.monotonic() + renew_every
 
     def _renew(self, turn: Turn) -> None:
         def command() -> list[Aggregate]:

@@ -17,8 +17,7 @@ from domain.run import Run
 from projections.message_reads import run_items
 from projections.runs import RunQueries, RunRow, StepRow
 from projections.timefmt import to_micros
-from service.actor import Actor, system
-from service.claims import LAPSED
+from service.actor import Actor
 from service.context import Context
 from service.conversations import ConversationService
 from service.ports import ChunkLog, Lock, Signals
@@ -158,36 +157,6 @@ class RunService:
         source = self.chunks.follow(run.id, starting_after, poll_interval, batch_size)
         async for frame in with_pings(source, run.id, ping_seconds):
             yield frame
-
-    # -- lapsed claims -----------------------------------------------------------------------
-
-    def reap(self) -> int:
-        """Record as failed the runs whose process died (their claim's lease ran out)."""
-        now = datetime.now(UTC)
-        reaped = 0
-        for stream_id, run_id, organization_id in self.ctx.conversations.lapsed_claims(
-            to_micros(now)
-        ):
-
-            def command(stream_id: str = stream_id, run_id: str = run_id) -> list[Any]:
-                conversation = self.ctx.app.get(Conversation, UUID(stream_id))
-                if (
-                    conversation is None
-                    or conversation.active_run_id != run_id
-                    or (conversation.lease_until is not None and conversation.lease_until > now)
-                ):
-                    return []
-                conversation.release_run(run_id, "failed")
-                changed: list[Any] = [conversation]
-                run = self.ctx.app.get(Run, ids.to_uuid(run_id))
-                if run is not None and run.is_active:
-                    run.fail("error", dict(LAPSED), {})
-                    changed.append(run)
-                return changed
-
-            self.ctx.settle(self.ctx.app.save_retrying(system(organization_id), command))
-            reaped += 1
-        return reaped
 
     # -- one run's details -------------------------------------------------------------------
 

@@ -38,6 +38,15 @@ class Services:
     def projector(self) -> Projector:
         return self.ctx.projector
 
+    def heartbeat(self) -> None:
+        """Tell other processes this one is alive (its claims stay its own)."""
+        claims = self.turns.claims
+        claims.processes.beat(claims.holder)
+
+    def reap(self) -> int:
+        """Free the claims of runs whose process died (recording those runs failed)."""
+        return self.turns.claims.reap()
+
     async def astart(self) -> None:
         for start in self.starters:
             await start()
@@ -50,5 +59,7 @@ class Services:
             await close()
 
     def close(self) -> None:
+        claims = self.turns.claims
+        claims.processes.forget(claims.holder)
         self.ctx.app.close()
         self.ctx.store.close()

@@ -31,6 +31,7 @@ from domain.memory import with_isolated
 from domain.model_settings import check_model_settings, check_with_tools
 from domain.skills import available_skills, skills_of
 from projections.message_reads import tool_results
+from projections.processes import ProcessRegistry
 from service import frames
 from service.actor import Actor
 from service.claims import Claims
@@ -68,6 +69,7 @@ __all__ = ["Turn", "TurnRequest", "TurnResult", "TurnService", "TurnSettings"]
 class TurnSettings:
     lease_seconds: float = 60.0
     ping_seconds: float = 20.0
+    holder: str = "local"  # this process, as its claims name it
 
 
 def _expand_legacy(
@@ -92,6 +94,7 @@ class TurnService:
         chunks: ChunkLog,
         settings: TurnSettings,
         compaction: CompactionService,
+        processes: ProcessRegistry,
     ) -> None:
         self.ctx = ctx
         self.model = model
@@ -100,7 +103,9 @@ class TurnService:
         self.chunks = chunks
         self.settings = settings
         self.retries = Retries(ctx, chunks)
-        self.claims = Claims(ctx, lock, settings.lease_seconds, self.retries)
+        self.claims = Claims(
+            ctx, lock, settings.lease_seconds, self.retries, processes, settings.holder
+        )
         self.loop = StepLoop(ctx, model, signals, StepStore(ctx, self.claims), compaction)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -121,7 +126,7 @@ class TurnService:
 
     async def _start(self, actor: Actor, turn: Turn) -> None:
         """Lock, claim and run; or find, on the way, that the request is a retry."""
-        if not await self.lock.acquire(turn.lock_key, turn.lock_token, self.settings.lease_seconds):
+        if not await self.lock.acquire(turn.lock_key, turn.lock_token, self.claims.lock_seconds):
             active, retry_of = await to_thread.run_sync(self._holder, turn)
             if active is None or retry_of != active:
                 raise Busy(BUSY, active)

@@ -238,8 +238,10 @@ def test_a_dead_process_releases_its_conversation_after_the_lease(
 ) -> None:
     fake.first_token_delay = 5.0  # the victim's model never answers before it dies
     path = f"/v1/conversations/{on.conversation}/messages"
+    # Only the lease can free it: the victim's heartbeat counts for a minute.
+    env = {**cluster.env, "CONVLOG_PROCESS_TIMEOUT": "60"}
     with (
-        spawn_server(cluster.env, cluster.root / "victim") as (victim_url, victim),
+        spawn_server(env, cluster.root / "victim") as (victim_url, victim),
         httpx.Client(base_url=victim_url, timeout=30.0) as doomed,
         open_stream(doomed, path, {"input": "lost with its process"}) as (response, _),
     ):
@@ -260,7 +262,38 @@ def test_a_dead_process_releases_its_conversation_after_the_lease(
     runs = list_runs(on.b, conversation_id=on.conversation, order="asc")
     assert [r["status"] for r in runs] == ["failed", "completed"]
     assert runs[0]["stop_reason"] == "error"
-    assert runs[0]["metadata"]["error"]["detail"] == "lease expired"
+    assert runs[0]["metadata"]["error"]["detail"] == "process gone"
+    assert not any("lost with" in str(m["content"]) for m in messages(on.a, on.conversation))
+
+
+def test_a_killed_process_frees_its_conversation_within_seconds(
+    cluster: Cluster, on: Clients, fake: FakeOpenAI
+) -> None:
+    fake.first_token_delay = 5.0
+    path = f"/v1/conversations/{on.conversation}/messages"
+    # Only its death can free it: the lease would last a minute.
+    env = {**cluster.env, "CONVLOG_RUN_LEASE_SECONDS": "60"}
+    with (
+        spawn_server(env, cluster.root / "victim") as (victim_url, victim),
+        httpx.Client(base_url=victim_url, timeout=30.0) as doomed,
+        open_stream(doomed, path, {"input": "lost with its process"}) as (response, _),
+    ):
+        assert response.status_code == 200
+        victim.kill()
+        killed_at = time.monotonic()
+        victim.wait(timeout=10)
+    fake.first_token_delay = 0.0
+    # Its heartbeat goes stale after CONVLOG_PROCESS_TIMEOUT (3 s): then the next request
+    # takes the conversation over, recording the dead run failed.
+    while (
+        busy := on.b.post(path, json={"input": "taken over", "streaming": False})
+    ).status_code == 409:
+        assert time.monotonic() - killed_at < 10, "the dead process still holds the conversation"
+        time.sleep(0.1)
+    assert busy.status_code == 200, busy.text
+    runs = list_runs(on.b, conversation_id=on.conversation, order="asc")
+    assert [r["status"] for r in runs] == ["failed", "completed"]
+    assert runs[0]["metadata"]["error"]["detail"] == "process gone"
     assert not any("lost with" in str(m["content"]) for m in messages(on.a, on.conversation))
 
 

@@ -81,7 +81,7 @@ def finish_run(services: Services, conversation_uuid: str) -> None:
     conversation = load(services, conversation_uuid)
     run_id = ids.new(ids.RUN)
     now = datetime.now(UTC)
-    conversation.claim_run(run_id, now, now + timedelta(seconds=60))
+    conversation.claim_run(run_id, now, now + timedelta(seconds=60), "seed")
     conversation.release_run(run_id, "completed")
     services.ctx.app.save(conversation)
     services.projector.catch_up()

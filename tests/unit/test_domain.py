@@ -177,7 +177,7 @@ def test_delete_then_every_command_is_refused_with_not_found() -> None:
     refused(conv, NotFound, conv.delete)
     refused(conv, NotFound, append_user, conv)
     refused(conv, NotFound, conv.update, {"summary": "x"}, "u")
-    refused(conv, NotFound, conv.claim_run, "run-1", NOW, LATER)
+    refused(conv, NotFound, conv.claim_run, "run-1", NOW, LATER, "p1")
 
 
 def test_recompile_replaces_the_system_message_of_an_agents_own_context() -> None:
@@ -195,16 +195,16 @@ def test_recompile_replaces_the_system_message_of_an_agents_own_context() -> Non
 
 def test_claim_run_while_another_holds_a_live_lease_is_a_conflict() -> None:
     conv = conversation()
-    assert conv.claim_run("run-a", NOW, LATER) is None
+    assert conv.claim_run("run-a", NOW, LATER, "p1") is None
     assert isinstance(conv.pending_events[-1], Conversation.RunClaimed)
     assert (conv.active_run_id, conv.lease_until) == ("run-a", LATER)
-    refused(conv, Conflict, conv.claim_run, "run-b", NOW + timedelta(seconds=1), LATER)
+    refused(conv, Conflict, conv.claim_run, "run-b", NOW + timedelta(seconds=1), LATER, "p2")
 
 
 def test_claim_after_the_lease_lapsed_reports_the_lapsed_run() -> None:
     conv = conversation()
-    conv.claim_run("run-a", NOW, LATER)
-    lapsed = conv.claim_run("run-b", LATER, LATER + timedelta(seconds=60))
+    conv.claim_run("run-a", NOW, LATER, "p1")
+    lapsed = conv.claim_run("run-b", LATER, LATER + timedelta(seconds=60), "p2")
     assert lapsed == "run-a"
     claimed = conv.pending_events[-1]
     assert isinstance(claimed, Conversation.RunClaimed)
@@ -214,7 +214,7 @@ def test_claim_after_the_lease_lapsed_reports_the_lapsed_run() -> None:
 
 def test_renew_and_release_only_for_the_holder() -> None:
     conv = conversation()
-    conv.claim_run("run-a", NOW, LATER)
+    conv.claim_run("run-a", NOW, LATER, "p1")
     later = LATER + timedelta(seconds=30)
     conv.renew_lease("run-a", later)
     assert isinstance(conv.pending_events[-1], Conversation.RunLeaseRenewed)
@@ -226,7 +226,7 @@ def test_renew_and_release_only_for_the_holder() -> None:
     conv.release_run("run-a", "completed")
     assert isinstance(conv.pending_events[-1], Conversation.RunReleased)
     assert run_claim(conv) == (None, None)
-    assert conv.claim_run("run-c", NOW, LATER) is None
+    assert conv.claim_run("run-c", NOW, LATER, "p1") is None
 
 
 def test_default_conversation_id_is_derived_from_the_agent() -> None:
@@ -244,7 +244,7 @@ def test_conversation_replay_equals_live_state() -> None:
     )
     append_user(conv)
     conv.update({"summary": "s2", "model_settings": {"temperature": 0.5}}, "user-2")
-    conv.claim_run("run-a", NOW, LATER)
+    conv.claim_run("run-a", NOW, LATER, "p1")
     conv.renew_lease("run-a", LATER + timedelta(seconds=5))
     conv.recompile_system_message("p2")
     conv.release_run("run-a", "completed")
@@ -345,3 +345,15 @@ def test_run_reaches_one_terminal_status(finish: Any, status: str, stop_reason: 
     refused(r, Conflict, r.complete, "end_turn", {}, {})
     refused(r, Conflict, r.fail, "error", {}, {})
     assert state(replay(r.collect_events())) == state(r)
+
+
+def test_a_claim_lapses_at_once_when_its_holder_process_is_gone() -> None:
+    conv = conversation()
+    conv.claim_run("run-a", NOW, LATER, "p1")
+    assert conv.active_holder == "p1"
+    soon = NOW + timedelta(seconds=1)
+    refused(conv, Conflict, conv.claim_run, "run-b", soon, LATER, "p2")
+    assert conv.claim_run("run-b", soon, LATER, "p2", holder_gone=True) == "run-a"
+    assert conv.active_holder == "p2"
+    conv.release_run("run-b", "completed")
+    assert conv.active_holder is None

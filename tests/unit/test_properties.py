@@ -96,7 +96,7 @@ def run_command(conv: Conversation, command: tuple[Any, ...]) -> None:
     elif name == "claim":
         run_id, now, lease = args
         conv.claim_run(
-            run_id, NOW + timedelta(seconds=now), NOW + timedelta(seconds=now + abs(lease))
+            run_id, NOW + timedelta(seconds=now), NOW + timedelta(seconds=now + abs(lease)), "p"
         )
     elif name == "renew":
         conv.renew_lease(args[0], NOW + timedelta(seconds=args[1]))
@@ -148,7 +148,7 @@ def test_replay_through_snapshots_equals_live_state() -> None:
         for i in range(230):
             run_command(conv, ("append", "user", f"m{i}", {}))
             if i == 150:  # a live claim (a datetime) inside the second snapshot
-                conv.claim_run("run-a", NOW, NOW + timedelta(seconds=5))
+                conv.claim_run("run-a", NOW, NOW + timedelta(seconds=5), "p")
         services.ctx.app.save(conv)
         snapshots = list(services.ctx.app.snapshots.get(conv.id))  # type: ignore[union-attr]
         assert [s.originator_version for s in snapshots] == [100, 200]
