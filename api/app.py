@@ -8,7 +8,6 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
@@ -25,23 +24,10 @@ from api import (
     tools,
     turns,
 )
-from api.auth import Unauthorized
-from api.body import BodyRefused
 from api.config import EdgeConfig
 from api.endpoint import Call, Endpoint
-from api.errors import (
-    RequestInvalid,
-    on_body_refused,
-    on_domain_error,
-    on_http_exception,
-    on_request_invalid,
-    on_unauthorized,
-    on_unexpected,
-    on_unknown_model,
-)
+from api.errors import HANDLERS, on_unexpected
 from api.guard import Guard
-from domain.errors import DomainError
-from service.model import UnknownModel
 from service.services import Services
 
 try:
@@ -107,15 +93,7 @@ def create_app(
                 allow_headers=["*"],
             ),
         ],
-        exception_handlers={
-            Unauthorized: on_unauthorized,
-            BodyRefused: on_body_refused,
-            RequestInvalid: on_request_invalid,
-            HTTPException: on_http_exception,
-            DomainError: on_domain_error,
-            UnknownModel: on_unknown_model,
-            Exception: on_unexpected,
-        },
+        exception_handlers={**HANDLERS, Exception: on_unexpected},
         lifespan=lifespan or no_lifespan,
     )
     app.state.services = services

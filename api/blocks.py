@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from api import schemas
+from api import render, schemas
 from api.agents import as_json, one_agent
 from api.endpoint import Call, Endpoint
 from api.paging import page
@@ -40,7 +40,7 @@ async def list_(call: Call) -> Response:
             limit=q.limit,
         )
     )
-    return JSONResponse([wire(row) for row in rows])
+    return render.listing(rows, wire, lambda row: row.id)
 
 
 async def retrieve(call: Call) -> Response:

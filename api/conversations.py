@@ -39,7 +39,7 @@ async def create(call: Call) -> Response:
 async def list_(call: Call) -> Response:
     q: schemas.ListConversationsQuery = call.query
 
-    def run() -> list:  # type: ignore[type-arg]
+    def run() -> Response:
         rows = call.services.conversations.list(
             call.actor,
             agent_id=q.agent_id,
@@ -49,9 +49,14 @@ async def list_(call: Call) -> Response:
             after=q.after,
             limit=q.limit,
         )
-        return _render_many(call, rows)
+        in_context = call.services.conversations.in_context_ids(rows)
+        return render.listing(
+            rows,
+            lambda row: render.conversation(row, in_context[row.id]),
+            lambda row: row.conversation_id,
+        )
 
-    return JSONResponse(await run_in_threadpool(run))
+    return await run_in_threadpool(run)
 
 
 async def retrieve(call: Call) -> Response:

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from api import body as bodies
 from api.auth import actor_of
 from api.config import EdgeConfig
-from api.errors import RequestInvalid, validation_errors
+from api.errors import EXPECTED, RequestInvalid, unexpected, validation_errors
 from domain import ids
 from service.actor import Actor
 from service.services import Services
@@ -65,7 +65,14 @@ class Endpoint:
 
     def route(self) -> Route:
         async def endpoint(request: Request) -> Response:
-            return await self.handler(await self.parse(request))
+            try:
+                return await self.handler(await self.parse(request))
+            except EXPECTED:
+                raise
+            except Exception as exc:
+                # Answered here rather than by the app's last-resort handler, which closes
+                # the client's keep-alive connection after every 500.
+                return unexpected(request, exc)
 
         return Route(self.path, endpoint, methods=[self.method], name=self.operation_id)
 
@@ -118,16 +125,25 @@ class Endpoint:
             if self.body_required:
                 missing = {"type": "missing", "loc": ("body",), "msg": "Field required"}
                 return None, False, [{**missing, "input": None}]
-            return self.body(), False, []
+            return self._absent(), False, []
         data, refused = bodies.decode(raw, edge.limits)
         if refused:
             return None, True, refused
         if data is None and not self.body_required:
-            return self.body(), True, []
+            return self._absent(), True, []
         try:
             return self.body.model_validate(data), True, []
         except ValidationError as exc:
             return None, True, validation_errors(exc, "body")
+
+    def _absent(self) -> Any:
+        """The body of a request that sent none (or ``null``): the model's defaults, or None
+        when the model has required fields (the handler then reads the query instead).
+        """
+        assert self.body is not None
+        if any(f.is_required() for f in self.body.model_fields.values()):
+            return None
+        return self.body()
 
 
 def _default_conversation(path: dict[str, str], query: Any, body: Any) -> list[dict[str, Any]]:

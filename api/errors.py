@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,6 +23,7 @@ from domain.errors import (
     NotFound,
     Unavailable,
 )
+from service.model import UnknownModel
 
 log = logging.getLogger("convlog.api")
 
@@ -92,6 +95,37 @@ async def on_unknown_model(request: Request, exc: Exception) -> Response:
     return detail(404, f"NOT_FOUND: {exc}")
 
 
+def unexpected(request: Request, exc: BaseException) -> Response:
+    """500 with an error id; the cause goes to the server log under that id, not to the
+    client (it may name internals).
+    """
+    error_id = new_error_id()
+    log.error(
+        "unhandled error on %s %s (error id %s)",
+        request.method,
+        request.url.path,
+        error_id,
+        exc_info=exc,
+    )
+    return detail(500, f"An unknown error occurred (error id {error_id}; see the server log)")
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return detail(500, "An unknown error occurred")
+    return unexpected(request, exc)
+
+
+def new_error_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+# The errors with an answer of their own, each by its handler; anything else is unexpected.
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+HANDLERS: dict[type[Exception], Handler] = {
+    Unauthorized: on_unauthorized,
+    BodyRefused: on_body_refused,
+    RequestInvalid: on_request_invalid,
+    HTTPException: on_http_exception,
+    DomainError: on_domain_error,
+    UnknownModel: on_unknown_model,
+}
+EXPECTED: tuple[type[Exception], ...] = tuple(HANDLERS)

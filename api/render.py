@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import logging
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from starlette.responses import Response
 
 from api.schemas import (
     AgentStateOut,
@@ -22,6 +28,34 @@ from projections.timefmt import from_micros
 from service.event_log import EventRecord
 
 CONTEXT_WINDOW = 128_000
+
+log = logging.getLogger("convlog.api")
+T = TypeVar("T")
+
+
+def listing(rows: Sequence[T], one: Callable[[T], Any], id_of: Callable[[T], str]) -> Response:
+    """A JSON array of rendered rows. A row that cannot be rendered (a record stored before
+    the input limits, say) becomes a stub with its id and an error id, logged with the cause:
+    one bad record never takes a whole list down for every caller.
+    """
+    parts = []
+    for row in rows:
+        try:
+            parts.append(_dumps(one(row)))
+        except Exception:
+            error_id = uuid.uuid4().hex[:12]
+            log.exception("could not render %s (error id %s)", id_of(row), error_id)
+            stub = {
+                "id": id_of(row),
+                "error": f"This item could not be shown (error id {error_id}).",
+            }
+            parts.append(_dumps(stub))
+    return Response("[" + ",".join(parts) + "]", media_type="application/json")
+
+
+def _dumps(content: Any) -> str:
+    # As starlette's JSONResponse renders.
+    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def conversation(row: ConversationRow, in_context: list[str]) -> dict[str, Any]:

@@ -46,7 +46,7 @@ async def list_runs(call: Call) -> Response:
             limit=q.limit,
         )
     )
-    return JSONResponse([render.run(row) for row in rows])
+    return render.listing(rows, render.run, lambda row: row.id)
 
 
 async def active_runs(call: Call) -> Response:
@@ -64,7 +64,7 @@ async def active_runs(call: Call) -> Response:
             limit=1000,
         )
     )
-    return JSONResponse([render.run(row) for row in rows])
+    return render.listing(rows, render.run, lambda row: row.id)
 
 
 async def run_messages(call: Call) -> Response:

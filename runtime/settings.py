@@ -7,6 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from adapters.models import ProviderConfig, providers_from_env
 from api.config import MIB, EdgeConfig, Limits
@@ -90,7 +91,8 @@ class Settings:
         if url.startswith("sqlite:///"):
             return "sqlite"
         raise SettingsError(
-            f"DATABASE_URL must be postgresql://…, sqlite:///path or memory://, not {url!r}"
+            "DATABASE_URL must be postgresql://…, sqlite:///path or memory://, "
+            f"not {masked(url)!r}"
         )
 
     @property
@@ -181,6 +183,15 @@ class Settings:
         )
         settings.backend  # noqa: B018 (validates DATABASE_URL early, with a clear message)
         return settings
+
+
+def masked(url: str) -> str:
+    """A URL fit to print: any password in it replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _providers(env: Mapping[str, str]) -> dict[str, ProviderConfig]:

@@ -256,9 +256,12 @@ class TurnService:
         except ModelError as exc:
             turn.result.kind = exc.kind
             await self._fail(turn, stops.MODEL_FAILURES[exc.kind], exc.detail)
-        except Exception as exc:
-            log.exception("turn %s failed", turn.run_id)
-            await self._fail(turn, stops.INTERNAL, str(exc))
+        except Exception:
+            # The client gets an error id; what went wrong (it may name internals) is logged.
+            error_id = uuid4().hex[:12]
+            log.exception("turn %s failed (error id %s)", turn.run_id, error_id)
+            detail = f"Internal error {error_id}; the server log has the details."
+            await self._fail(turn, stops.INTERNAL, detail)
         finally:
             renewal.cancel()
             try:  # best effort: the claim in the log is the real guard, and it is released

@@ -38,6 +38,7 @@ class Say:
 class ScriptedModel:
     delay: float = 0.0  # before the first token
     fail: str | None = None  # a ModelError kind to raise instead of answering
+    crash: Exception | None = None  # an unexpected error to raise instead of answering
     requests: list[ModelRequest] = field(default_factory=list)
     release: asyncio.Event | None = None  # when set, wait for it before answering…
     hold_from: int = 0  # …from this call on (0: every call)
@@ -54,6 +55,8 @@ class ScriptedModel:
             await asyncio.sleep(self.delay)
         if self.fail is not None:
             raise ModelError(self.fail, f"scripted {self.fail}")  # type: ignore[arg-type]
+        if self.crash is not None:
+            raise self.crash
         if self.script:
             say = self.script.pop(0)
             if say.reasoning:

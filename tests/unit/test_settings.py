@@ -175,3 +175,9 @@ def test_edge_settings_are_read() -> None:
 def test_bad_edge_settings_are_refused(key: str, value: str) -> None:
     with pytest.raises(SettingsError, match=key):
         Settings.from_env({key: value})
+
+
+def test_passwords_are_masked_when_a_url_is_shown() -> None:
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"DATABASE_URL": "mysql://admin:s3cret@db:3306/x"})
+    assert "s3cret" not in str(refused.value) and "admin:***@db" in str(refused.value)
