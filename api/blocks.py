@@ -10,6 +10,8 @@ from api.agents import as_json, one_agent
 from api.endpoint import Call, Endpoint
 from api.paging import page
 from domain import ids
+from domain.errors import BadRequest
+from projections.agents import AgentRow
 from projections.blocks import BlockRow
 from service.blocks import NewBlock
 
@@ -72,10 +74,14 @@ async def delete(call: Call) -> Response:
 
 
 async def attach(call: Call) -> Response:
-    row = await run_in_threadpool(
-        call.services.blocks.attach, call.actor, call.path["agent_id"], call.path["block_id"]
-    )
-    return await one_agent(call, row)
+    def run() -> AgentRow:
+        agent_id = call.path["agent_id"]
+        most = call.edge.limits.blocks
+        if len(call.services.agents.blocks(call.actor, agent_id)) >= most:
+            raise BadRequest(f"An agent may have at most {most} memory blocks (CONVLOG_MAX_BLOCKS)")
+        return call.services.blocks.attach(call.actor, agent_id, call.path["block_id"])
+
+    return await one_agent(call, await run_in_threadpool(run))
 
 
 async def detach(call: Call) -> Response:

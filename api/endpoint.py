@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api import body as bodies
+from api import limits
 from api.auth import actor_of
 from api.config import EdgeConfig
 from api.errors import EXPECTED, RequestInvalid, unexpected, validation_errors
@@ -108,7 +109,7 @@ class Endpoint:
         body, sent_body = None, False
         if self.body is not None:
             body, sent_body, body_errors = await self._parse_body(request, edge)
-            errors += body_errors
+            errors += body_errors or limits.check(body, edge.limits)
         if not errors and path.get("conversation_id") == "default":
             errors += _default_conversation(path, query, body)
         if errors:

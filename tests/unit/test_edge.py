@@ -182,3 +182,32 @@ def test_foreign_origins_are_refused_and_allowed_ones_get_cors(services: Service
         )
         assert preflight.status_code == 200
         assert "access-control-allow-origin" in preflight.headers
+
+
+def test_turns_agents_and_blocks_within_their_limits(services: Services) -> None:
+    edge = EdgeConfig(limits=Limits(messages=3, blocks=2, block_chars=500))
+    with client_for(services, edge) as http:
+        blocks = [{"label": f"b{i}", "value": "v"} for i in range(3)]
+        too_many = http.post("/v1/agents/", json={**AGENT, "memory_blocks": blocks})
+        assert too_many.status_code == 422 and "CONVLOG_MAX_BLOCKS" in too_many.text
+        big = [{"label": "b", "value": "x" * 501}]
+        assert http.post("/v1/agents/", json={**AGENT, "memory_blocks": big}).status_code == 422
+        huge_limit = [{"label": "b", "value": "x", "limit": 501}]
+        assert (
+            http.post("/v1/agents/", json={**AGENT, "memory_blocks": huge_limit}).status_code == 422
+        )
+        assert agent_count(http) == 0
+
+        agent = http.post("/v1/agents/", json={**AGENT, "memory_blocks": blocks[:2]}).json()["id"]
+        shared = http.post("/v1/blocks/", json={"label": "shared", "value": "s", "limit": 100})
+        assert shared.status_code == 200
+        assert http.post("/v1/blocks/", json={"label": "l", "value": "x" * 501}).status_code == 422
+        full = http.patch(f"/v1/agents/{agent}/core-memory/blocks/attach/{shared.json()['id']}")
+        assert full.status_code == 400 and "CONVLOG_MAX_BLOCKS" in full.text
+
+        conversation = http.post("/v1/conversations/", params={"agent_id": agent}).json()["id"]
+        four = [{"role": "user", "content": f"m{i}"} for i in range(4)]
+        refused = http.post(f"/v1/conversations/{conversation}/messages", json={"messages": four})
+        assert refused.status_code == 422 and "CONVLOG_MAX_MESSAGES" in refused.text
+        listed = http.get(f"/v1/conversations/{conversation}/messages").json()
+        assert [m["message_type"] for m in listed] == ["system_message"]
