@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 from service.ports import Chunk
 
 CHUNK_TTL_SECONDS = 3 * 3600
+# Frames kept for all background runs together; past it the oldest finished runs' frames go
+# first (their messages stay in the log: GET /v1/runs/{id}/messages).
+CHUNK_BUDGET_BYTES = 64 * 1024 * 1024
 
 
 class InProcessLock:
@@ -59,11 +62,19 @@ class _Stream:
     chunks: list[Chunk] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     expires: float = 0.0
+    size: int = 0  # bytes of its frames
+
+    @property
+    def finished(self) -> bool:
+        return bool(self.chunks) and self.chunks[-1].final
 
 
 class InProcessChunkLog:
-    def __init__(self) -> None:
+    def __init__(self, budget_bytes: int = CHUNK_BUDGET_BYTES) -> None:
+        # In order of creation, so the oldest are evicted first.
         self._streams: dict[str, _Stream] = {}
+        self._budget = budget_bytes
+        self._size = 0
 
     def _stream(self, run_id: str) -> _Stream:
         stream = self._streams.get(run_id)
@@ -76,7 +87,17 @@ class InProcessChunkLog:
     def _expire(self) -> None:
         now = time.monotonic()
         for run_id in [r for r, s in self._streams.items() if s.expires < now]:
-            del self._streams[run_id]
+            self._drop(run_id)
+
+    def _evict(self) -> None:
+        """Keep within the budget: drop the oldest finished runs' frames (live runs stay)."""
+        for run_id in [r for r, s in self._streams.items() if s.finished]:
+            if self._size <= self._budget:
+                return
+            self._drop(run_id)
+
+    def _drop(self, run_id: str) -> None:
+        self._size -= self._streams.pop(run_id).size
 
     async def open(self, run_id: str) -> None:
         self._stream(run_id)
@@ -84,6 +105,11 @@ class InProcessChunkLog:
     async def append(self, run_id: str, chunks: list[Chunk]) -> None:
         stream = self._stream(run_id)
         stream.chunks.extend(chunks)
+        added = sum(len(chunk.frame) for chunk in chunks)
+        stream.size += added
+        self._size += added
+        if self._size > self._budget:
+            self._evict()
         stream.changed.set()
         stream.changed = asyncio.Event()
 

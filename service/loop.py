@@ -164,7 +164,7 @@ class StepLoop:
                 if isinstance(item, TextDelta | ReasoningDelta | ToolCallDelta):
                     if turn.first_token is None:
                         turn.first_token = time.perf_counter()
-                    if turn.request.stream_tokens:
+                    if turn.request.stream_tokens and turn.request.streaming:
                         await self._stream_fragment(turn, step, item, call_names)
 
         task = asyncio.create_task(consume())

@@ -138,6 +138,11 @@ class RunService:
             )
         if run.created_at < to_micros(datetime.now(UTC)) - RESUME_WINDOW_SECONDS * 1_000_000:
             raise Expired("Run was created more than 3 hours ago, and is now expired.")
+        if not self.chunks.available_here(run.id) and run.status != "running":
+            raise Expired(
+                "This run's stream is no longer kept in memory (the oldest finished runs' "
+                f"streams make room for new ones); its messages are at /v1/runs/{run.id}/messages."
+            )
         if not self.chunks.available_here(run.id):
             raise Unavailable(
                 "This run streams from another server process; resuming it there requires "

@@ -7,11 +7,19 @@ Redis) so ``POST …/stream`` can replay them. Keepalive pings are added by the 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from service import frames, wire
 from service.ports import Chunk, ChunkLog
+
+log = logging.getLogger("convlog.turns")
+
+# A request's frames wait here for its client; when the client stops reading, the turn waits
+# with them (backpressure), for at most STALL_SECONDS: then the turn goes on without it.
+QUEUE_FRAMES = 1000
+STALL_SECONDS = 30.0
 
 
 class TurnStream:
@@ -26,7 +34,9 @@ class TurnStream:
         self.include_types = include_types
         self.run_id = ""
         self.seq = 0
-        self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue(QUEUE_FRAMES)
+        self.detached = False  # nobody reads the request's frames any more
+        self.stall_seconds = STALL_SECONDS
 
     def wanted(self, message_type: str) -> bool:
         return self.include_types is None or message_type in self.include_types
@@ -49,8 +59,33 @@ class TurnStream:
         chunk = Chunk(self.seq, frame, final)
         if self.background:
             await self.chunks.append(self.run_id, [chunk])
-        else:
-            self.queue.put_nowait(chunk)
+        elif not self.detached:
+            try:
+                await asyncio.wait_for(self.queue.put(chunk), self.stall_seconds)
+            except TimeoutError:
+                self._give_up()
+
+    def detach(self) -> None:
+        """The client went away: the turn finishes and saves all the same, unread."""
+        self.detached = True
+
+    def _give_up(self) -> None:
+        """The client stopped reading: end its response with an error frame saying where the
+        turn's result will be, and let the turn go on without it.
+        """
+        log.warning("run %s: the client stopped reading; finishing without it", self.run_id)
+        self.detached = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        notice = frames.error_message(
+            self.run_id,
+            "stream_incomplete",
+            f"The client did not read this stream for {self.stall_seconds:g} seconds, so it "
+            "was ended; the turn went on.",
+            f"Its result is saved: GET /v1/runs/{self.run_id}/messages.",
+        )
+        self.queue.put_nowait(Chunk(self.seq, frames.error(notice), False))
+        self.queue.put_nowait(Chunk(self.seq, frames.DONE, True))
 
     def source(self) -> AsyncIterator[Chunk]:
         if self.background:

@@ -302,8 +302,11 @@ class TurnService:
     async def frames_of(self, turn: Turn) -> AsyncIterator[str]:
         """The response body of the send request, with keepalive pings while idle."""
         every = self.settings.ping_seconds if turn.request.include_pings else None
-        async for frame in with_pings(turn.stream.source(), turn.run_id, every):
-            yield frame
+        try:
+            async for frame in with_pings(turn.stream.source(), turn.run_id, every):
+                yield frame
+        finally:  # read to the end, or the client went away: nothing waits for it any more
+            turn.stream.detach()
 
     async def result_of(self, turn: Turn) -> TurnResult:
         await turn.finished.wait()
