@@ -8,7 +8,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import compaction, fork, rebuild, retries, seed, tool_turns
+from bench import auth, compaction, fork, rebuild, retries, seed, tool_turns
 from bench.backends import Storage, analyze, check_redis, storage
 from bench.fake_model import MODEL as FAKE_MODEL
 from bench.fake_model import fake_openai_process
@@ -326,6 +326,13 @@ def run_backend(
             finally:
                 services.close()
             result.update(_http(store.server_env, params, seeded))
+            services = build(store.settings)
+            try:
+                result["auth"] = auth.auth_overhead(
+                    services, store.server_env, params.requests, params.repeats
+                )
+            finally:
+                services.close()
             services = build(store.settings)
             try:
                 for_turns = _seed_for_turns(services, params, result)

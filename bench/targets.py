@@ -21,6 +21,22 @@ class Target:
 
 TARGETS: tuple[Target, ...] = (
     Target(
+        "auth_added_p50",
+        "what checking an API key adds to GET /v1/agents/count, p50 (median over rounds)",
+        ("auth", "added_p50_ms"),
+        "<=",
+        0.2,
+        "ms",
+    ),
+    Target(
+        "auth_revocation",
+        "from a key revoked by another process until the server refuses it",
+        ("auth", "revocation_effective_ms"),
+        "<=",
+        1000.0,
+        "ms",
+    ),
+    Target(
         "fork_p50_long",
         "POST …/fork of the 10,000-message conversation, p50 (nothing is copied)",
         ("fork", "long", "p50_ms"),
