@@ -86,7 +86,7 @@ ENDPOINTS = [
         body_required=True,
         path_ids=AGENT,
         tag="agents",
-        errors=(400, 404, 409),
+        errors=(400, 401, 404, 409, 429, 500, 502, 504),
     ),
     Endpoint(
         "POST",

@@ -125,7 +125,16 @@ async def list_(call: Call) -> Response:
             query_text=q.query_text,
         )
     )
-    return JSONResponse(await run_in_threadpool(as_json, call, rows))
+    return await run_in_threadpool(listing, call, rows)
+
+
+def listing(call: Call, rows: list[AgentRow]) -> Response:
+    message_ids = call.services.agents.message_ids(rows)
+    return render.listing(rows, lambda row: render.agent(row, message_ids[row.id]), _id)
+
+
+def _id(row: AgentRow) -> str:
+    return row.id
 
 
 async def count(call: Call) -> Response:
@@ -252,7 +261,7 @@ ENDPOINTS = [
         query=schemas.PageQuery,
         path_ids=AGENT,
         tag="agents",
-        errors=(404,),
+        errors=(400, 404),
     ),
     Endpoint(
         "GET",

@@ -154,6 +154,17 @@ class CompactionSettings(Wire):
     ) = None
     sliding_window_percentage: float | None = Field(None, gt=0, lt=1)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_not_given(cls, data: Any) -> Any:
+        """A null ``mode`` or ``sliding_window_percentage`` is no setting: the agent's (or
+        Letta's default) stays, as compacting needs one of each.
+        """
+        if isinstance(data, dict):
+            needed = ("mode", "sliding_window_percentage")
+            return {k: v for k, v in data.items() if v is not None or k not in needed}
+        return data
+
 
 class CompactionRequest(DefaultConversation):
     compaction_settings: CompactionSettings | None = None

@@ -9,6 +9,7 @@ clock times, so the hosts' clocks must agree to well within ``dead_after`` (NTP 
 
 from __future__ import annotations
 
+import threading
 import time
 
 from projections.store import ViewStore
@@ -29,38 +30,49 @@ class ProcessRegistry:
     def __init__(self, store: ViewStore, dead_after_seconds: float) -> None:
         self.store = store
         self.dead_after_micros = int(dead_after_seconds * 1_000_000)
+        # When this process's own heartbeats last started succeeding (None: failing now).
+        self._beating_since: float | None = time.monotonic()
+        self._guard = threading.Lock()
 
     def setup(self) -> None:
-        with self.store.write() as cur:
-            cur.execute(self.store.compile(DDL, {}))
+        self.store.statement(DDL)
 
     def beat(self, process_id: str) -> None:
         now = now_micros()
-        with self.store.write() as cur:
-            cur.execute(
-                self.store.compile(
-                    "INSERT INTO processes (process_id, started_at, beat_at) VALUES (%s, %s, %s)"
-                    " ON CONFLICT (process_id) DO UPDATE SET beat_at = excluded.beat_at",
-                    {},
-                ),
+        try:
+            self.store.statement(
+                "INSERT INTO processes (process_id, started_at, beat_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (process_id) DO UPDATE SET beat_at = excluded.beat_at",
                 (process_id, now, now),
             )
-            cur.execute(
-                self.store.compile("DELETE FROM processes WHERE beat_at < %s", {}),
-                (now - FORGET_AFTER_MICROS,),
+            self.store.statement(
+                "DELETE FROM processes WHERE beat_at < %s", (now - FORGET_AFTER_MICROS,)
             )
+        except Exception:
+            with self._guard:
+                self._beating_since = None
+            raise
+        with self._guard:
+            if self._beating_since is None:
+                self._beating_since = time.monotonic()
 
     def forget(self, process_id: str) -> None:
         """A clean shutdown: its claims (if any were left) lapse at once."""
-        with self.store.write() as cur:
-            cur.execute(
-                self.store.compile("DELETE FROM processes WHERE process_id = %s", {}),
-                (process_id,),
-            )
+        self.store.statement("DELETE FROM processes WHERE process_id = %s", (process_id,))
+
+    def trustworthy(self) -> bool:
+        """Whether other processes' heartbeats can be judged: not while this process's own
+        fail, nor until it has beaten for a whole ``dead_after`` since. After a database
+        outage every heartbeat is stale for a moment, and no live process may be taken for
+        dead then.
+        """
+        with self._guard:
+            since = self._beating_since
+        return since is not None and time.monotonic() - since >= self.dead_after_micros / 1e6
 
     def gone(self, process_id: str | None) -> bool:
         """Whether ``process_id`` stopped beating (None: a claim from before 0.4.0)."""
-        if process_id is None:
+        if process_id is None or not self.trustworthy():
             return False
         rows = self.store.query(
             "SELECT 1 FROM processes WHERE process_id = %s AND beat_at >= %s",

@@ -52,6 +52,13 @@ class ViewStore(ABC):
         """SQL for 'column contains %s literally' (no LIKE wildcards, case-sensitive)."""
         return f"instr({column}, %s) > 0"
 
+    def statement(self, template: str, params: Sequence[Any] = ()) -> None:
+        """One statement committed on its own, outside the projector's lock: for the
+        operational tables beside the views (``processes``), never for a view.
+        """
+        with self.read() as cur:
+            cur.execute(self.compile(template, {}), params)
+
     def query(
         self, template: str, params: Sequence[Any] = (), tables: Mapping[str, str] | None = None
     ) -> list[Row]:

@@ -126,7 +126,9 @@ class Claims:
     def reap(self) -> int:
         """Release the claims whose process died, recording their runs failed."""
         now = datetime.now(UTC)
-        lapsed = self.ctx.conversations.lapsed_claims(to_micros(now), self.processes.alive_since())
+        # Right after an outage of its own, heartbeats are not judged: only leases lapse.
+        alive_since = self.processes.alive_since() if self.processes.trustworthy() else 0
+        lapsed = self.ctx.conversations.lapsed_claims(to_micros(now), alive_since)
         for stream_id, run_id, organization_id in lapsed:
 
             def command(stream_id: str = stream_id, run_id: str = run_id) -> list[Aggregate]:
