@@ -37,7 +37,18 @@ except PackageNotFoundError:  # running from a checkout that was not installed
 
 
 async def health(call: Call) -> Response:
-    return JSONResponse({"version": VERSION, "status": "ok"})
+    """Always 200 while the process serves; what it depends on is reported, not judged."""
+    states = await call.services.health()
+    status = "ok" if all(v == "ok" for v in states.values()) else "degraded"
+    return JSONResponse({"version": VERSION, "status": status, **states})
+
+
+async def ready(call: Call) -> Response:
+    """For load balancers: 503 while the database cannot be reached (Redis is optional)."""
+    states = await call.services.health()
+    ok = states["database"] == "ok"
+    body = {"version": VERSION, "status": "ok" if ok else "unavailable", **states}
+    return JSONResponse(body, status_code=200 if ok else 503)
 
 
 ENDPOINTS: list[Endpoint] = [
@@ -50,6 +61,17 @@ ENDPOINTS: list[Endpoint] = [
         schemas.Health,
         tag="health",
         public=True,
+    ),
+    Endpoint(
+        "GET",
+        "/v1/health/ready",
+        "check_ready",
+        "Ready to serve: 503 while the database is unavailable",
+        ready,
+        schemas.Health,
+        tag="health",
+        public=True,
+        errors=(503,),
     ),
     *conversations.ENDPOINTS,
     *turns.ENDPOINTS,

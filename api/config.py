@@ -31,3 +31,6 @@ class EdgeConfig:
     cors_origins: tuple[str, ...] = ()
     # Host header values served ("*": any); others are refused (DNS rebinding).
     allowed_hosts: tuple[str, ...] = ("*",)
+    # Errors that mean the database cannot be reached: answered 503 with Retry-After.
+    outages: tuple[type[BaseException], ...] = ()
+    retry_after_seconds: int = 5

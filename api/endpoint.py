@@ -15,7 +15,7 @@ from api import body as bodies
 from api import limits
 from api.auth import actor_of
 from api.config import EdgeConfig
-from api.errors import EXPECTED, RequestInvalid, unexpected, validation_errors
+from api.errors import EXPECTED, RequestInvalid, unavailable, unexpected, validation_errors
 from domain import ids
 from service.actor import Actor
 from service.services import Services
@@ -66,11 +66,17 @@ class Endpoint:
 
     def route(self) -> Route:
         async def endpoint(request: Request) -> Response:
+            edge: EdgeConfig = request.app.state.edge
+            services: Services = request.app.state.services
+            if edge.outages and not self.public and not services.database_up():
+                return unavailable(request, "no heartbeat", edge.retry_after_seconds)
             try:
                 return await self.handler(await self.parse(request))
             except EXPECTED:
                 raise
             except Exception as exc:
+                if isinstance(exc, edge.outages):
+                    return unavailable(request, exc, edge.retry_after_seconds)
                 # Answered here rather than by the app's last-resort handler, which closes
                 # the client's keep-alive connection after every 500.
                 return unexpected(request, exc)

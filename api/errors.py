@@ -114,6 +114,16 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
     return unexpected(request, exc)
 
 
+def unavailable(request: Request, exc: BaseException | str, retry_after: int) -> Response:
+    """The database cannot be reached: a fast 503 that says when to try again."""
+    log.warning("%s %s: the database is unavailable (%s)", request.method, request.url.path, exc)
+    return detail(
+        503,
+        "The database is unavailable; nothing was changed. Try again shortly.",
+        headers={"retry-after": str(retry_after)},
+    )
+
+
 def new_error_id() -> str:
     return uuid.uuid4().hex[:12]
 

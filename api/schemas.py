@@ -341,7 +341,9 @@ class ListAgentsQuery(Wire):
 
 class Health(Wire):
     version: str
-    status: str
+    status: str = Field(description="ok, or degraded / unavailable when a dependency is down")
+    database: str = Field(description="ok or unavailable")
+    redis: str | None = Field(None, description="ok or unavailable; absent without Redis")
 
 
 class ConversationOut(Wire):

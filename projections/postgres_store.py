@@ -10,6 +10,7 @@ from typing import Any
 
 from psycopg import Cursor as PgCursor
 from psycopg import Pipeline, sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool
 
 from projections.store import Cursor, ViewStore
@@ -58,15 +59,22 @@ class _PipelinedCursor:
 class PostgresViewStore(ViewStore):
     dialect = "postgres"
 
-    def __init__(self, conninfo: str, schema: str, max_size: int = 20) -> None:
+    def __init__(
+        self, conninfo: str, schema: str, max_size: int = 20, timeout: float = 5.0
+    ) -> None:
         self._schema = schema
         # One lock per schema: deployments sharing a database do not wait on each other.
         self._lock_key = PROJECTOR_LOCK_KEY + zlib.crc32(schema.encode())
+        options = conninfo_to_dict(conninfo).get("options") or ""
         self._pool = ConnectionPool(
             conninfo,
             min_size=2,
             max_size=max_size,
-            kwargs={"autocommit": True, "options": f"-c search_path={schema}"},
+            kwargs={"autocommit": True, "options": f"{options} -c search_path={schema}".strip()},
+            # A connection is checked before it is lent, so a dead one (the server restarted,
+            # a proxy dropped it) is replaced instead of failing a request; waits are bounded.
+            check=ConnectionPool.check_connection,
+            timeout=timeout,
             open=True,
             name="convlog-views",
         )

@@ -60,15 +60,22 @@ class ProcessRegistry:
         """A clean shutdown: its claims (if any were left) lapse at once."""
         self.store.statement("DELETE FROM processes WHERE process_id = %s", (process_id,))
 
+    @property
+    def database_up(self) -> bool:
+        """Whether this process's last heartbeat reached the database."""
+        with self._guard:
+            return self._beating_since is not None
+
     def trustworthy(self) -> bool:
         """Whether other processes' heartbeats can be judged: not while this process's own
-        fail, nor until it has beaten for a whole ``dead_after`` since. After a database
-        outage every heartbeat is stale for a moment, and no live process may be taken for
-        dead then.
+        fail, nor until half a ``dead_after`` since (live processes beat three times in one).
+        After a database outage every heartbeat is stale for a moment, and no live process
+        may be taken for dead then.
         """
         with self._guard:
             since = self._beating_since
-        return since is not None and time.monotonic() - since >= self.dead_after_micros / 1e6
+        settled = self.dead_after_micros / 2e6
+        return since is not None and time.monotonic() - since >= settled
 
     def gone(self, process_id: str | None) -> bool:
         """Whether ``process_id`` stopped beating (None: a claim from before 0.4.0)."""

@@ -116,6 +116,10 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
     from projections.postgres_store import PostgresViewStore
 
     info = postgres_conninfo(settings)
+    # The event store's connections take libpq's defaults from the environment: bound each
+    # statement there too (the views' pool is told directly, below).
+    statement_ms = int(settings.db_statement_timeout_seconds * 1000)
+    os.environ.setdefault("PGOPTIONS", f"-c statement_timeout={statement_ms}")
     env = {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": info.get("dbname", "postgres"),
@@ -125,13 +129,27 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
         "POSTGRES_PASSWORD": info.get("password", ""),
         "POSTGRES_SCHEMA": settings.database_schema,
         "POSTGRES_POOL_SIZE": str(settings.db_pool_size),
+        # Bounded waits, so an outage fails requests fast (503) instead of hanging them:
+        # for a pooled connection, and for a new one; and dead connections are replaced.
+        # (The event store tries each statement ten times: each wait for a connection is
+        # kept short, so that the ten stay within seconds.)
+        "POSTGRES_CONNECT_TIMEOUT": "1",
+        "POSTGRES_PRE_PING": "y",
         "POSTGRES_MAX_OVERFLOW": str(settings.db_pool_size),
         **AGGREGATE_CACHE,
     }
     with _postgres_startup_lock(settings):
         app = ConvlogApplication(env=env)
+    bounded = {
+        **info,
+        "connect_timeout": max(1, round(settings.db_timeout_seconds)),
+        "options": f"-c statement_timeout={int(settings.db_statement_timeout_seconds * 1000)}",
+    }
     store = PostgresViewStore(
-        make_conninfo(**info), settings.database_schema, max_size=2 * settings.db_pool_size
+        make_conninfo(**bounded),
+        settings.database_schema,
+        max_size=2 * settings.db_pool_size,
+        timeout=settings.db_timeout_seconds,
     )
     return app, store, PostgresHistory(app.recorder)
 
@@ -159,7 +177,7 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
     ctx = Context(app, store, projector, event_log)
     agents = AgentService(ctx)
     conversations = ConversationService(ctx, agents)
-    starters, closers, lock, signals, chunks = _cross_process(settings)
+    starters, closers, probes, lock, signals, chunks = _cross_process(settings)
     router = build_model(settings)
     model = model or router
     compaction = CompactionService(ctx, model, settings.context_windows)
@@ -193,29 +211,28 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
         settings.context_windows,
         starters,
         closers,
+        probes,
     )
 
 
 Hooks = list[Callable[[], Awaitable[None]]]
 
 
-def _cross_process(settings: Settings) -> tuple[Hooks, Hooks, Lock, Signals, ChunkLog]:
+def _cross_process(
+    settings: Settings,
+) -> tuple[Hooks, Hooks, dict[str, Callable[[], Awaitable[object]]], Lock, Signals, ChunkLog]:
     """Redis when configured (several processes), else in-process (one node); with what to
-    start and stop on the event loop.
+    start and stop on the event loop, and how to check Redis is there.
     """
     if settings.redis_url is None:
-        return [], [], InProcessLock(), InProcessSignals(), InProcessChunkLog()
+        return [], [], {}, InProcessLock(), InProcessSignals(), InProcessChunkLog()
     from adapters.redis_ports import RedisChunkLog, RedisLock, RedisSignals, connect
 
     redis = connect(settings.redis_url)
     signals = RedisSignals(redis)
-    return (
-        [signals.start],
-        [signals.aclose, redis.aclose],
-        RedisLock(redis),
-        signals,
-        RedisChunkLog(redis),
-    )
+    closers: Hooks = [signals.aclose, redis.aclose]
+    probes: dict[str, Callable[[], Awaitable[object]]] = {"redis": redis.ping}
+    return [signals.start], closers, probes, RedisLock(redis), signals, RedisChunkLog(redis)
 
 
 def build_model(settings: Settings) -> ModelRouter:

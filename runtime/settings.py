@@ -41,6 +41,10 @@ class Settings:
     projection_batch_size: int = 500
     # connections in each pool (event store and views) for PostgreSQL
     db_pool_size: int = 10
+    # longest wait for a database connection, and for one statement: past them a request is
+    # answered 503 with Retry-After instead of hanging
+    db_timeout_seconds: float = 5.0
+    db_statement_timeout_seconds: float = 60.0
     # how long a run's claim on its conversation lasts unless renewed (a dead process frees it)
     run_lease_seconds: float = 60.0
     # a process that has not written its heartbeat for this long is gone: its runs are
@@ -77,7 +81,14 @@ class Settings:
             hosts = self.allowed_hosts
         else:
             hosts = LOOPBACK_NAMES if self.loopback else ("*",)
-        return EdgeConfig(required, self.limits, self.cors_origins, hosts)
+        return EdgeConfig(
+            required,
+            self.limits,
+            self.cors_origins,
+            hosts,
+            outages=database_outages(self.backend),
+            retry_after_seconds=max(1, round(self.db_timeout_seconds)),
+        )
 
     @property
     def backend(self) -> str:
@@ -91,8 +102,7 @@ class Settings:
         if url.startswith("sqlite:///"):
             return "sqlite"
         raise SettingsError(
-            "DATABASE_URL must be postgresql://…, sqlite:///path or memory://, "
-            f"not {masked(url)!r}"
+            f"DATABASE_URL must be postgresql://…, sqlite:///path or memory://, not {masked(url)!r}"
         )
 
     @property
@@ -168,6 +178,8 @@ class Settings:
             projection_poll_interval=number("CONVLOG_PROJECTION_POLL_INTERVAL", 0.5, 0.01, 3600),
             projection_batch_size=integer("CONVLOG_PROJECTION_BATCH_SIZE", 500, 1, 100_000),
             db_pool_size=integer("CONVLOG_DB_POOL_SIZE", 10, 1, 1000),
+            db_timeout_seconds=number("CONVLOG_DB_TIMEOUT", 5.0, 0.5, 600),
+            db_statement_timeout_seconds=number("CONVLOG_DB_STATEMENT_TIMEOUT", 60.0, 1, 86_400),
             run_lease_seconds=number("CONVLOG_RUN_LEASE_SECONDS", 60.0, 1, 86_400),
             process_timeout_seconds=number("CONVLOG_PROCESS_TIMEOUT", 3.0, 0.3, 3600),
             keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0, 0.01, 3600),
@@ -183,6 +195,20 @@ class Settings:
         )
         settings.backend  # noqa: B018 (validates DATABASE_URL early, with a clear message)
         return settings
+
+
+def database_outages(backend: str) -> tuple[type[BaseException], ...]:
+    """The errors that mean the database cannot be reached right now (not a bug, not bad
+    input). PostgreSQL's (psycopg's OperationalError, which the event store re-raises as its
+    own): a lost connection, a pool or statement timeout, a server shutting down. An embedded
+    SQLite file has no outages to tell apart from bugs.
+    """
+    if backend != "postgres":
+        return ()
+    import psycopg
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    return (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)
 
 
 def masked(url: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from domain import ids
 from domain.agent import Agent
 from domain.conversation import Conversation
@@ -14,6 +16,8 @@ from projections.store import ViewStore
 from service.actor import Actor
 from service.application import ConvlogApplication
 from service.event_log import EventLog
+
+log = logging.getLogger("convlog")
 
 
 class Context:
@@ -58,5 +62,12 @@ class Context:
         return conversation, self.load_agent(actor, conversation.agent_id)
 
     def settle(self, position: int) -> None:
-        """Bring the views up to a write just made, so the caller reads it at once."""
-        self.projector.catch_up(until=position)
+        """Bring the views up to a write just made, so the caller reads it at once.
+
+        Best effort: the write is saved whatever happens here, and saying otherwise would
+        make a client retry it. If the views cannot catch up now, the poller does it later.
+        """
+        try:
+            self.projector.catch_up(until=position)
+        except Exception:
+            log.warning("views not brought up to position %d yet", position, exc_info=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+
+from anyio import to_thread
 
 from projections.projector import Projector
 from service.agents import AgentService
@@ -33,15 +36,41 @@ class Services:
     # What needs the event loop to start (the Redis cancel listener) and to stop.
     starters: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Other services to report on in health checks, by name (Redis): each answers or raises.
+    probes: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
 
     @property
     def projector(self) -> Projector:
         return self.ctx.projector
 
+    async def health(self, timeout: float = 2.0) -> dict[str, str]:
+        """Each dependency's state, "ok" or "unavailable", each checked within ``timeout``."""
+
+        def database() -> None:
+            self.ctx.log.max_position()
+            self.ctx.store.query("SELECT 1")
+
+        checks: dict[str, Awaitable[object]] = {"database": to_thread.run_sync(database)}
+        checks.update({name: probe() for name, probe in self.probes.items()})
+        states = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check, timeout)
+                states[name] = "ok"
+            except Exception:
+                states[name] = "unavailable"
+        return states
+
     def heartbeat(self) -> None:
         """Tell other processes this one is alive (its claims stay its own)."""
         claims = self.turns.claims
         claims.processes.beat(claims.holder)
+
+    def database_up(self) -> bool:
+        """As of the last heartbeat (at most a second old): while it is down, requests are
+        answered 503 at once instead of each waiting out the connection timeouts.
+        """
+        return self.turns.claims.processes.database_up
 
     def reap(self) -> int:
         """Free the claims of runs whose process died (recording those runs failed)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -63,6 +64,11 @@ NO_PREVIEW_OF_APPROVALS = (
 )
 
 __all__ = ["Turn", "TurnRequest", "TurnResult", "TurnService", "TurnSettings"]
+
+
+# How long a failed run keeps trying to record its failure (and free its conversation) while
+# the database is unreachable.
+RECORD_FAILURE_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -279,8 +285,33 @@ class TurnService:
         try:
             await to_thread.run_sync(self.claims.record_failure, turn, failure.stop_reason, error)
         except Exception:
-            # The claim lapses with its lease; the reaper records the run failed then.
-            log.exception("could not record the failure of run %s", turn.run_id)
+            # The database is likely down: answer the client now, and keep trying to record
+            # the failure (which frees the conversation) until it is back.
+            log.warning("could not record the failure of run %s yet; retrying", turn.run_id)
+            task = asyncio.create_task(
+                self._record_failure_later(turn, failure.stop_reason, error),
+                name=f"record failure of {turn.run_id}",
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _record_failure_later(
+        self, turn: Turn, stop_reason: str, error: dict[str, Any]
+    ) -> None:
+        delay = 0.2
+        deadline = time.monotonic() + RECORD_FAILURE_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(delay)
+            try:
+                await to_thread.run_sync(self.claims.record_failure, turn, stop_reason, error)
+                log.info("recorded the failure of run %s", turn.run_id)
+                return
+            except Exception:
+                delay = min(delay * 2, 2.0)
+        log.error(
+            "gave up recording the failure of run %s; its claim lapses with its lease",
+            turn.run_id,
+        )
 
     async def _finish(self, turn: Turn) -> None:
         """The terminal frames; by now the run is terminal and the conversation free."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from urllib.parse import urlparse
 
@@ -39,3 +40,14 @@ def require_postgres() -> str:
 
 def require_redis() -> str:
     return require("Redis", REDIS_URL, 6379)
+
+
+def require_program(name: str, why: str) -> str:
+    """The path of an executable the test runs; otherwise skip, or fail when CI=true."""
+    found = shutil.which(name)
+    if found is not None:
+        return found
+    message = f"{name} is not installed ({why})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI=true: tests that need it must run)")
+    pytest.skip(message)
