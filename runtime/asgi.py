@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
 import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 
@@ -32,6 +35,20 @@ def _poll_projections(services: Services, interval: float, stop: threading.Event
                 next_reap = time.monotonic() + REAP_INTERVAL_SECONDS
         except Exception:
             log.exception("projection catch-up failed; retrying in %.1fs", interval)
+
+
+def _dump_tasks() -> None:
+    """``kill -USR1 <pid>``: log what every asyncio task is waiting on (for a stuck request)."""
+    for task in asyncio.all_tasks():
+        lines = []
+        awaited: Any = task.get_coro()
+        while awaited is not None:  # down the chain of awaits: where it waits, innermost last
+            frame = getattr(awaited, "cr_frame", None) or getattr(awaited, "ag_frame", None)
+            if frame is not None:
+                code = frame.f_code
+                lines.append(f"  {code.co_filename}:{frame.f_lineno} {code.co_name}")
+            awaited = getattr(awaited, "cr_await", None) or getattr(awaited, "ag_await", None)
+        log.warning("task %s waits:\n%s", task.get_name(), "\n".join(lines))
 
 
 def _beat(services: Services, interval: float, stop: threading.Event) -> None:
@@ -66,6 +83,7 @@ def create(settings: Settings | None = None) -> Starlette:
         )
         beater.start()
         await services.astart()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, _dump_tasks)
         log.info(
             "convlog ready (%s store, %s); %s",
             settings.backend,

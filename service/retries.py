@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from uuid import UUID
 
 from anyio import to_thread
 
 from domain import ids, stops
 from domain.conversation import Conversation
-from domain.errors import Conflict
+from domain.errors import Busy, Conflict
 from domain.run import Run
 from domain.stops import INTERNAL
 from projections.message_reads import run_items
@@ -33,6 +34,13 @@ from service.ports import ChunkLog
 from service.turn_state import Turn
 
 POLL_SECONDS = 0.05
+# How long a retry waits for the run it repeats to end before it is told that run is still
+# going (409 with its run_id, to follow with POST …/stream or GET /v1/runs/{id}).
+WAIT_SECONDS = 20.0
+STILL_RUNNING = (
+    "The run that took these messages is still running; follow it with POST …/stream "
+    "(background runs) or GET /v1/runs/{run_id}."
+)
 
 
 def retried(otids: list[str], taken: dict[str, str]) -> str | None:
@@ -86,7 +94,11 @@ class Retries:
             turn.stream.background = True  # its source is now the run's chunk log
             turn.finished.set()
             return
+        waited_until = time.monotonic() + WAIT_SECONDS
         while listed is None:  # still running: its answer is not all there yet
+            if time.monotonic() > waited_until:
+                # An answer within bounded time: the run is still going; here is its id.
+                raise Busy(STILL_RUNNING, run_id)
             await asyncio.sleep(POLL_SECONDS)
             row, listed = await to_thread.run_sync(self._look, run_id)
         items = [json.loads(item) for item in listed]
