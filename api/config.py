@@ -1,6 +1,6 @@
 """What the HTTP edge enforces: who may call, from where, and how big a request may be.
 
-Built from the settings by ``runtime``; every limit here is documented in docs/limits.md.
+Built from the settings by ``runtime``; every limit here is documented in docs/security.md.
 """
 
 from __future__ import annotations
