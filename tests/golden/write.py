@@ -18,9 +18,11 @@ from typing import Any
 
 from api import render
 from domain import ids, tools
+from domain.api_key import organization_id
 from domain.conversation import Conversation
 from runtime.bootstrap import build
 from runtime.settings import Settings
+from service.actor import Actor, operator
 from service.agents import AgentSpec, BlockSpec, ToolChange
 from service.blocks import NewBlock
 from service.services import Services
@@ -142,6 +144,27 @@ def _since_0_3_0(services: Services, agent_id: str, compacted: str) -> None:
     _turn(services, fork, [{"type": "text", "text": "look"}, image])
 
 
+def _since_0_4_0(services: Services) -> None:
+    """Since 0.4.0: keys issued and revoked, and a tenant of its own acting through a key
+    (each event records who caused it)."""
+    org = organization_id("golden-tenant")
+    kept = services.keys.issue(operator(org), "golden-tenant", "kept")
+    revoked = services.keys.issue(operator(org), "golden-tenant", "revoked")
+    services.keys.revoke(operator(org), revoked.id)
+    tenant = Actor(org, "user-00000000-0000-4000-8000-0000000000aa", kept.id)
+    dana = services.agents.create(
+        tenant, AgentSpec(name="dana", model="convlog/builtin", memory_blocks=[])
+    )
+    talk = services.conversations.create(tenant, dana.id).conversation_id
+
+    async def send() -> None:
+        request = TurnRequest(messages=[{"role": "user", "content": "hi"}], streaming=False)
+        turn = await services.turns.begin(tenant, talk, request)
+        await services.turns.result_of(turn)
+
+    asyncio.run(send())
+
+
 def populate(services: Services) -> None:
     """A bit of everything the release can record."""
     actor = DEFAULT_ACTOR
@@ -179,6 +202,7 @@ def populate(services: Services) -> None:
     services.agents.delete(actor, bob.id)
     _tools(services, ann.id)
     _since_0_3_0(services, ann.id, first.conversation_id)
+    _since_0_4_0(services)
 
 
 def dump_log(services: Services) -> list[dict[str, Any]]:
