@@ -105,20 +105,26 @@ class ConvlogApplication(Application[UUID]):
         """
         for attempt in range(SAVE_ATTEMPTS):
             aggregates, result = command()
-            pending = [e for a in aggregates for e in a.pending_events]
             try:
-                with _acting_as(by):
-                    recordings = self.save(*aggregates)
+                return result, self._save_once(by, aggregates)
             except IntegrityError:
-                if pending and self._already_saved(pending[0]):
-                    return result, 0  # the views catch up with it on their next poll
                 if attempt == SAVE_ATTEMPTS - 1:
                     raise
                 # Back off a little, at random, so clashing writers stop meeting in lockstep.
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-                continue
-            return result, recordings[-1].notification.id if recordings else 0
         raise AssertionError("unreachable")
+
+    def _save_once(self, by: Actor, aggregates: list[Aggregate]) -> int:
+        """Save; the last position (0 when it is not known). IntegrityError on a clash."""
+        pending = [e for a in aggregates for e in a.pending_events]
+        try:
+            with _acting_as(by):
+                recordings = self.save(*aggregates)
+        except IntegrityError:
+            if pending and self._already_saved(pending[0]):
+                return 0  # the views catch up with it on their next poll
+            raise
+        return recordings[-1].notification.id if recordings else 0
 
     def _already_saved(self, event: Any) -> bool:
         """Whether ``event`` itself is stored: the save committed, but its answer was lost
@@ -133,14 +139,6 @@ class ConvlogApplication(Application[UUID]):
         stored, _ = self.decode(found[0])
         return bool(getattr(stored, "timestamp", None) == event.timestamp)
 
-    def save_new(self, by: Actor, *aggregates: Any) -> int:
-        """Save new aggregates (no clash is possible but with a lost answer of its own)."""
-        pending = [e for a in aggregates for e in a.pending_events]
-        try:
-            with _acting_as(by):
-                recordings = self.save(*aggregates)
-        except IntegrityError:
-            if pending and self._already_saved(pending[0]):
-                return 0
-            raise
-        return recordings[-1].notification.id if recordings else 0
+    def save_new(self, by: Actor, *aggregates: Aggregate) -> int:
+        """Save new aggregates: no other writer can clash with them."""
+        return self._save_once(by, list(aggregates))

@@ -106,6 +106,25 @@ def figures(writers: list[Writer], url: str, fault_end: float, **extra: Any) -> 
     }
 
 
+def postgres_and_redis(
+    stack: ExitStack, fake: FakeOpenAI, root: Path, database_url: str
+) -> tuple[dict[str, str], RedisProcess]:
+    """Server settings on a fresh PostgreSQL schema and a Redis of its own (both cleaned up
+    by ``stack``)."""
+    schema = stack.enter_context(postgres_schema(database_url))
+    redis = RedisProcess()
+    redis.start()
+    stack.callback(redis.kill)
+    env = env_for(
+        fake.base_url,
+        DATABASE_URL=database_url,
+        DATABASE_SCHEMA=schema,
+        REDIS_URL=redis.url,
+        CONVLOG_DATA_DIR=str(root / "unused"),
+    )
+    return env, redis
+
+
 def slow_model(fake: FakeOpenAI) -> None:
     """Turns of ~0.3 s, so that a fault finds some in the middle."""
     fake.reset()
@@ -138,17 +157,7 @@ def kill_one_of_two(fake: FakeOpenAI, root: Path, pace: Pace, database_url: str)
     """PostgreSQL and Redis, two servers: kill -9 the one the clients use; they move on."""
     slow_model(fake)
     with ExitStack() as stack:
-        schema = stack.enter_context(postgres_schema(database_url))
-        redis = RedisProcess()
-        redis.start()
-        stack.callback(redis.kill)
-        env = env_for(
-            fake.base_url,
-            DATABASE_URL=database_url,
-            DATABASE_SCHEMA=schema,
-            REDIS_URL=redis.url,
-            CONVLOG_DATA_DIR=str(root / "unused"),
-        )
+        env, _ = postgres_and_redis(stack, fake, root, database_url)
         victim_url, victim = stack.enter_context(spawn_server(env, root / "victim"))
         other_url, _ = stack.enter_context(spawn_server(env, root / "other"))
         target = Target(victim_url)
@@ -166,17 +175,7 @@ def kill_redis(fake: FakeOpenAI, root: Path, pace: Pace, database_url: str) -> d
     """PostgreSQL, two servers on a Redis of their own: kill -9 Redis, start it again empty."""
     slow_model(fake)
     with ExitStack() as stack:
-        schema = stack.enter_context(postgres_schema(database_url))
-        redis = RedisProcess()
-        redis.start()
-        stack.callback(redis.kill)
-        env = env_for(
-            fake.base_url,
-            DATABASE_URL=database_url,
-            DATABASE_SCHEMA=schema,
-            REDIS_URL=redis.url,
-            CONVLOG_DATA_DIR=str(root / "unused"),
-        )
+        env, redis = postgres_and_redis(stack, fake, root, database_url)
         a, _ = stack.enter_context(spawn_server(env, root / "a"))
         b, _ = stack.enter_context(spawn_server(env, root / "b"))
         writers = start_writers([Target(a), Target(b)], conversations(a, pace.writers))
