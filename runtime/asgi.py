@@ -14,7 +14,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from api.app import create_app
-from runtime.bootstrap import build
+from runtime.bootstrap import open_services
 from runtime.settings import Settings
 from service.services import Services
 
@@ -62,7 +62,7 @@ def _beat(services: Services, interval: float, stop: threading.Event) -> None:
 
 def create(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    services = build(settings)
+    services = open_services(settings)
     edge = settings.edge()
 
     @asynccontextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from projections.runs import RunIndex
 from projections.search import MessageSearch
 from projections.sqlite_store import SQLiteViewStore
 from projections.store import ViewStore
-from runtime.settings import Settings
+from runtime.settings import Settings, database_outages, masked
 from service.agents import AgentService
 from service.application import ConvlogApplication
 from service.blocks import BlockService
@@ -72,7 +73,9 @@ def _postgres_startup_lock(settings: Settings) -> Iterator[None]:
     import psycopg
     from psycopg import sql
 
-    with psycopg.connect(**postgres_conninfo(settings), autocommit=True) as conn:
+    timeout = max(1, round(settings.db_timeout_seconds))
+    info = postgres_conninfo(settings)
+    with psycopg.connect(**info, connect_timeout=timeout, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (STARTUP_LOCK_KEY,))
         try:
             conn.execute(
@@ -159,8 +162,10 @@ def process_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def build(settings: Settings, model: ChatModel | None = None) -> Services:
-    """Wire everything; ``model`` replaces the configured models (tests use scripted ones)."""
+def build(settings: Settings, model: ChatModel | None = None, *, catch_up: bool = True) -> Services:
+    """Wire everything; ``model`` replaces the configured models (tests use scripted ones).
+    ``catch_up=False`` leaves the views where they are (to report how far behind they are).
+    """
     holder = process_name()
     app, store, history = _open_stores(settings)
     event_log = EventLog(app, history)
@@ -171,7 +176,7 @@ def build(settings: Settings, model: ChatModel | None = None) -> Services:
     processes.setup()  # before the views: the claims view reads it
     processes.beat(holder)
     projector.setup()
-    caught_up = projector.catch_up()
+    caught_up = projector.catch_up() if catch_up else 0
     if caught_up:
         log.info("projections caught up with %d events from the log", caught_up)
     ctx = Context(app, store, projector, event_log)
@@ -233,6 +238,42 @@ def _cross_process(
     closers: Hooks = [signals.aclose, redis.aclose]
     probes: dict[str, Callable[[], Awaitable[object]]] = {"redis": redis.ping}
     return [signals.start], closers, probes, RedisLock(redis), signals, RedisChunkLog(redis)
+
+
+def open_services(settings: Settings, *, catch_up: bool = True) -> Services:
+    """``build``, waiting up to ``CONVLOG_DB_STARTUP_WAIT`` for a database that does not
+    answer yet (it may be starting beside us); then ``DatabaseUnreachable`` with the reason.
+    """
+    deadline = time.monotonic() + settings.db_startup_wait_seconds
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return build(settings, catch_up=catch_up)
+        except database_errors(settings.backend) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if time.monotonic() >= deadline:
+                raise DatabaseUnreachable(settings, reason) from None
+            log.warning("waiting for the database (attempt %d): %s", attempt, reason)
+            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+
+
+class DatabaseUnreachable(RuntimeError):
+    def __init__(self, settings: Settings, reason: str) -> None:
+        where = masked(settings.database_url or "") or str(settings.sqlite_path)
+        super().__init__(
+            f"cannot reach the database at {where} (DATABASE_URL): {reason}. "
+            f"Gave up after {settings.db_startup_wait_seconds:g} s (CONVLOG_DB_STARTUP_WAIT)."
+        )
+
+
+def database_errors(backend: str) -> tuple[type[BaseException], ...]:
+    """What a database that is not there (yet) raises while the stores open."""
+    if backend != "postgres":
+        return ()
+    import psycopg
+
+    return (*database_outages(backend), psycopg.OperationalError)
 
 
 def build_model(settings: Settings) -> ModelRouter:

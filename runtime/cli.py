@@ -41,14 +41,14 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def keys_create(settings: Settings, args: argparse.Namespace) -> int:
     from domain.api_key import organization_id
-    from runtime.bootstrap import build
+    from runtime.bootstrap import open_services
     from service.actor import operator
 
     name = args.organization.strip()
     if not name or len(name) > 200 or not name.isprintable():
         print("convlog: --organization must be 1 to 200 printable characters", file=sys.stderr)
         return 2
-    services = build(settings)
+    services = open_services(settings)
     try:
         issued = services.keys.issue(operator(organization_id(name)), name, args.name)
     finally:
@@ -61,9 +61,9 @@ def keys_create(settings: Settings, args: argparse.Namespace) -> int:
 
 def keys_list(settings: Settings, args: argparse.Namespace) -> int:
     from projections.timefmt import from_micros
-    from runtime.bootstrap import build
+    from runtime.bootstrap import open_services
 
-    services = build(settings)
+    services = open_services(settings)
     try:
         rows = services.keys.list()
     finally:
@@ -88,10 +88,10 @@ def keys_list(settings: Settings, args: argparse.Namespace) -> int:
 
 def keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
     from domain.errors import DomainError
-    from runtime.bootstrap import build
+    from runtime.bootstrap import open_services
     from service.actor import operator
 
-    services = build(settings)
+    services = open_services(settings)
     try:
         found = services.keys.queries.get(args.id)
         by = operator(found.organization_id if found else "")
@@ -108,9 +108,9 @@ def keys_revoke(settings: Settings, args: argparse.Namespace) -> int:
 def rebuild(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from runtime.bootstrap import build
+    from runtime.bootstrap import open_services
 
-    services = build(settings)
+    services = open_services(settings)
     try:
         projector = services.projector
         names = [args.name] if args.name else list(projector.projections)
@@ -143,9 +143,9 @@ def rebuild(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def status(settings: Settings, args: argparse.Namespace) -> int:
-    from runtime.bootstrap import build
+    from runtime.bootstrap import open_services
 
-    services = build(settings)
+    services = open_services(settings, catch_up=False)  # as the views stand, not caught up
     try:
         print(json.dumps({"backend": settings.backend, "lag": services.projector.lag()}))
     finally:
@@ -190,7 +190,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"convlog: {exc}", file=sys.stderr)
         return 2
     _logging(settings.log_level)
-    result: int = args.run(settings, args)
+    from runtime.bootstrap import DatabaseUnreachable
+
+    try:
+        result: int = args.run(settings, args)
+    except DatabaseUnreachable as exc:
+        print(f"convlog: {exc}", file=sys.stderr)
+        return 2
     return result
 
 

@@ -45,6 +45,8 @@ class Settings:
     # answered 503 with Retry-After instead of hanging
     db_timeout_seconds: float = 5.0
     db_statement_timeout_seconds: float = 60.0
+    # at startup, how long to keep trying a database that does not answer yet
+    db_startup_wait_seconds: float = 30.0
     # how long a run's claim on its conversation lasts unless renewed (a dead process frees it)
     run_lease_seconds: float = 60.0
     # a process that has not written its heartbeat for this long is gone: its runs are
@@ -180,6 +182,7 @@ class Settings:
             db_pool_size=integer("CONVLOG_DB_POOL_SIZE", 10, 1, 1000),
             db_timeout_seconds=number("CONVLOG_DB_TIMEOUT", 5.0, 0.5, 600),
             db_statement_timeout_seconds=number("CONVLOG_DB_STATEMENT_TIMEOUT", 60.0, 1, 86_400),
+            db_startup_wait_seconds=number("CONVLOG_DB_STARTUP_WAIT", 30.0, 0, 3600),
             run_lease_seconds=number("CONVLOG_RUN_LEASE_SECONDS", 60.0, 1, 86_400),
             process_timeout_seconds=number("CONVLOG_PROCESS_TIMEOUT", 3.0, 0.3, 3600),
             keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0, 0.01, 3600),

@@ -60,6 +60,9 @@ class TurnStream:
         if self.background:
             await self.chunks.append(self.run_id, [chunk])
         elif not self.detached:
+            if not self.queue.full():  # the common case, without a timer per frame
+                self.queue.put_nowait(chunk)
+                return
             try:
                 await asyncio.wait_for(self.queue.put(chunk), self.stall_seconds)
             except TimeoutError:
