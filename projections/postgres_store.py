@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
+import psycopg
 from psycopg import Cursor as PgCursor
 from psycopg import Pipeline, sql
 from psycopg.conninfo import conninfo_to_dict
@@ -70,11 +71,13 @@ class PostgresViewStore(ViewStore):
             conninfo,
             min_size=2,
             max_size=max_size,
-            kwargs={"autocommit": True, "options": f"{options} -c search_path={schema}".strip()},
-            # A connection is checked before it is lent, so a dead one (the server restarted,
-            # a proxy dropped it) is replaced instead of failing a request; waits are bounded.
-            check=ConnectionPool.check_connection,
-            timeout=timeout,
+            kwargs={
+                "autocommit": True,
+                "options": f"{options} -c search_path={schema}".strip(),
+                # What pg_stat_activity shows for these connections.
+                "application_name": f"convlog views {schema}"[:63],
+            },
+            timeout=timeout,  # the longest wait for a connection: an outage fails fast
             open=True,
             name="convlog-views",
         )
@@ -94,6 +97,20 @@ class PostgresViewStore(ViewStore):
     def read(self) -> Iterator[Cursor]:
         with self._pool.connection() as conn, conn.cursor() as cur:
             yield cur
+
+    def query(
+        self, template: str, params: Sequence[Any] = (), tables: Mapping[str, str] | None = None
+    ) -> list[Any]:
+        """A read, tried again once when its connection turns out dead (the server
+        restarted, a proxy dropped it), after the pool has checked every idle connection and
+        replaced the broken ones. Checking each before lending it would cost a round trip on
+        every query instead.
+        """
+        try:
+            return super().query(template, params, tables)
+        except psycopg.OperationalError:
+            self._pool.check()
+            return super().query(template, params, tables)
 
     def compile(self, template: str, tables: Mapping[str, str]) -> Any:
         return _compile(template, tuple(sorted(tables.items())))

@@ -132,12 +132,12 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
         "POSTGRES_PASSWORD": info.get("password", ""),
         "POSTGRES_SCHEMA": settings.database_schema,
         "POSTGRES_POOL_SIZE": str(settings.db_pool_size),
-        # Bounded waits, so an outage fails requests fast (503) instead of hanging them:
-        # for a pooled connection, and for a new one; and dead connections are replaced.
+        # Bounded waits, so an outage fails requests fast (503) instead of hanging them.
+        # (A dead pooled connection fails one attempt, and the store tries again: no ping
+        # before each use, which would cost a round trip per statement.)
         # (The event store tries each statement ten times: each wait for a connection is
         # kept short, so that the ten stay within seconds.)
         "POSTGRES_CONNECT_TIMEOUT": "1",
-        "POSTGRES_PRE_PING": "y",
         "POSTGRES_MAX_OVERFLOW": str(settings.db_pool_size),
         **AGGREGATE_CACHE,
     }

@@ -53,3 +53,14 @@ def any_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ser
     built = build(settings_for(request.param, tmp_path, request))
     yield built
     built.close()
+
+
+@pytest.fixture
+def pg_services(
+    pg_schema: tuple[str, str],
+) -> Iterator[tuple[Services, str, str]]:
+    """Services on a fresh PostgreSQL schema, with the database URL and the schema."""
+    url, schema = pg_schema
+    built = build(Settings(database_url=url, database_schema=schema))
+    yield built, url, schema
+    built.close()
