@@ -84,6 +84,19 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 
+def _middleware(edge: EdgeConfig) -> list[Middleware]:
+    found = [Middleware(Guard, edge=edge)]
+    if edge.cors_origins:  # preflight answers and CORS headers, for the allowed origins only
+        cors = Middleware(
+            CORSMiddleware,
+            allow_origins=list(edge.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+        )
+        found.append(cors)
+    return found
+
+
 def create_app(
     services: Services,
     edge: EdgeConfig | None = None,
@@ -105,16 +118,7 @@ def create_app(
 
     app = Starlette(
         routes=routes,
-        middleware=[
-            Middleware(Guard, edge=edge),
-            # Answers browsers' preflight requests for the allowed origins.
-            Middleware(
-                CORSMiddleware,
-                allow_origins=list(edge.cors_origins),
-                allow_methods=["*"],
-                allow_headers=["*"],
-            ),
-        ],
+        middleware=_middleware(edge),
         exception_handlers={**HANDLERS, Exception: on_unexpected},
         lifespan=lifespan or no_lifespan,
     )
