@@ -30,6 +30,11 @@ REGISTRY_DDL = [
     "CREATE TABLE IF NOT EXISTS projection_tracking "
     "(name TEXT NOT NULL, generation INTEGER NOT NULL, position BIGINT NOT NULL, "
     "PRIMARY KEY (name, generation))",
+    # What each generation is being built as, so an interrupted rebuild resumes only into
+    # tables of the same shape.
+    "CREATE TABLE IF NOT EXISTS projection_builds "
+    "(name TEXT NOT NULL, generation INTEGER NOT NULL, fingerprint TEXT NOT NULL, "
+    "PRIMARY KEY (name, generation))",
 ]
 
 
@@ -57,14 +62,16 @@ class EventSource(Protocol):
 class RebuildResult:
     name: str
     generation: int
-    events: int
+    events: int  # applied by this call (a resumed rebuild does not count what came before)
     seconds: float
+    resumed_from: int = 0  # the log position an interrupted rebuild had reached
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
 
 
+# Called with the log position a rebuild has reached (it ends at ``max_position()``).
 Progress = Callable[[int], object]
 
 
@@ -173,22 +180,20 @@ class Projector:
     # -- rebuild -----------------------------------------------------------------------------
 
     def rebuild(self, name: str, progress: Progress | None = None) -> RebuildResult:
+        """Build a new generation from the log while the active one serves, then switch.
+
+        Each batch commits its position, so a rebuild that was interrupted (a crash, ^C)
+        resumes from its last batch into the same generation, if the projection's shape has
+        not changed since; otherwise that generation is dropped and it starts over.
+        """
         projection = self.projections[name]
         started = time.perf_counter()
         self.source.prepare_for_scan()
         with self.store.write() as cur:
-            active = self._active(cur, name)
-            cur.execute(
-                self._sql("SELECT generation FROM projection_tracking WHERE name = %s"), (name,)
-            )
-            generations = [int(row[0]) for row in cur.fetchall()]
-            for stale in generations:  # left by a rebuild that did not finish
-                if stale != active:
-                    self._drop_generation(cur, projection, stale)
-            generation = max(generations, default=0) + 1
-            self._create_generation(cur, projection, generation)
+            generation, position = self._generation_to_build(cur, projection)
+        resumed_from = position
         tables = projection.physical_names(generation)
-        position, total = 0, 0
+        total = 0
         # Fill the new generation without the projector lock: live catch-up ignores it.
         while True:
             events = self.source.read(position, self.batch_size * 4, projection.topics)
@@ -199,21 +204,55 @@ class Projector:
                 self._set_position(cur, name, generation, position)
             total += len(events)
             if progress:
-                progress(len(events))
+                progress(position)
         # The tail, and the switch, under the lock: no event can slip between them.
         with self._lock, self.store.write() as cur:
             while events:
                 position = self._apply_all(cur, projection, tables, events)
                 total += len(events)
-                if progress:
-                    progress(len(events))
                 events = self.source.read(position, self.batch_size * 4, projection.topics)
             self._set_position(cur, name, generation, position)
             old = self._active(cur, name)
             self._switch(cur, projection, generation)
             if old is not None:
                 self._drop_generation(cur, projection, old)
-        return RebuildResult(name, generation, total, time.perf_counter() - started)
+        if progress:
+            progress(self.source.max_position())
+        seconds = time.perf_counter() - started
+        return RebuildResult(name, generation, total, seconds, resumed_from)
+
+    def _generation_to_build(self, cur: Cursor, projection: Projection) -> tuple[int, int]:
+        """(generation, position): an interrupted build of the same shape to resume, or a new
+        generation from 0 (dropping any stale one).
+        """
+        name = projection.name
+        active = self._active(cur, name)
+        cur.execute(
+            self._sql(
+                "SELECT t.generation, t.position, b.fingerprint FROM projection_tracking t"
+                " LEFT JOIN projection_builds b"
+                " ON b.name = t.name AND b.generation = t.generation WHERE t.name = %s"
+            ),
+            (name,),
+        )
+        rows = [(int(g), int(p), f) for g, p, f in cur.fetchall()]
+        stale = sorted((r for r in rows if r[0] != active), reverse=True)
+        resumable = next((r for r in stale if r[2] == projection.fingerprint), None)
+        for generation, _, _ in stale:
+            if resumable is None or generation != resumable[0]:
+                self._drop_generation(cur, projection, generation)
+        if resumable is not None:
+            log.info("resuming the rebuild of %s from position %d", name, resumable[1])
+            return resumable[0], resumable[1]
+        generation = max((r[0] for r in rows), default=0) + 1
+        self._create_generation(cur, projection, generation)
+        cur.execute(
+            self._sql(
+                "INSERT INTO projection_builds (name, generation, fingerprint) VALUES (%s, %s, %s)"
+            ),
+            (name, generation, projection.fingerprint),
+        )
+        return generation, 0
 
     def _apply_all(
         self,
@@ -292,7 +331,10 @@ class Projector:
             cur.execute(
                 self.store.compile("DROP TABLE IF EXISTS {table}", {"table": names[logical]})
             )
+        key = (projection.name, generation)
         cur.execute(
-            self._sql("DELETE FROM projection_tracking WHERE name = %s AND generation = %s"),
-            (projection.name, generation),
+            self._sql("DELETE FROM projection_tracking WHERE name = %s AND generation = %s"), key
+        )
+        cur.execute(
+            self._sql("DELETE FROM projection_builds WHERE name = %s AND generation = %s"), key
         )

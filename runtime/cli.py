@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 from runtime.settings import Settings, SettingsError
 
@@ -123,9 +124,15 @@ def rebuild(settings: Settings, args: argparse.Namespace) -> int:
             return 2
         total = projector.source.max_position()
         for name in names:
-            with tqdm(total=total, desc=f"rebuild {name}", unit="ev", unit_scale=True) as bar:
-                result = projector.rebuild(name, progress=bar.update)
-                bar.total = bar.n
+            # The bar counts log positions read (its end is the log's head); events/s in the
+            # summary counts the events the projection applied.
+            with tqdm(total=total, desc=f"rebuild {name}", unit="pos", unit_scale=True) as bar:
+
+                def advance(position: int, bar: Any = bar) -> None:
+                    bar.total = max(bar.total or 0, position)
+                    bar.update(position - bar.n)
+
+                result = projector.rebuild(name, progress=advance)
             print(
                 json.dumps(
                     {
@@ -134,6 +141,7 @@ def rebuild(settings: Settings, args: argparse.Namespace) -> int:
                         "events": result.events,
                         "seconds": round(result.seconds, 3),
                         "events_per_second": round(result.rate),
+                        "resumed_from": result.resumed_from,
                     }
                 )
             )

@@ -282,10 +282,30 @@ def test_an_interrupted_rebuild_leaves_the_old_generation_serving(any_services: 
     assert message_ids(s, row.conversation_id)[-1] == sent
 
     result = s.projector.rebuild("messages")
-    assert result.generation == generation + 2  # the stale one was dropped, not reused
-    assert [gen for (n, gen) in tracking(s) if n == "messages"] == [generation + 2]
+    assert result.generation == generation + 1  # the interrupted one, resumed
+    assert [gen for (n, gen) in tracking(s) if n == "messages"] == [generation + 1]
     assert message_ids(s, row.conversation_id)[-1] == sent
     assert len(message_ids(s, row.conversation_id)) == 22
+
+
+def test_an_interrupted_rebuild_of_an_older_shape_starts_over(any_services: Services) -> None:
+    s = any_services
+    row = new_conversation(s, new_agent(s).id)
+    append(s, row.id, *[f"m{i}" for i in range(20)])
+    s.projector.batch_size = 2
+    generation = active_generations(s)["messages"]
+
+    def crash(count: int) -> None:
+        raise Boom("killed mid-rebuild")
+
+    with pytest.raises(Boom):
+        s.projector.rebuild("messages", crash)
+    projections = [MessageListV2() if p.name == "messages" else p for p in all_projections()]
+    upgraded = Projector(s.ctx.store, s.ctx.log, projections, batch_size=2)
+    result = upgraded.rebuild("messages")
+    assert (result.generation, result.resumed_from) == (generation + 2, 0)
+    assert [gen for (n, gen) in tracking(s) if n == "messages"] == [generation + 2]
+    assert len(message_ids(s, row.conversation_id)) == 21
 
 
 class MessageListV2(MessageList):
