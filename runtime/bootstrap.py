@@ -250,7 +250,7 @@ def open_services(settings: Settings, *, catch_up: bool = True) -> Services:
         attempt += 1
         try:
             return build(settings, catch_up=catch_up)
-        except database_errors(settings.backend) as exc:
+        except database_outages(settings.backend) as exc:
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if time.monotonic() >= deadline:
                 raise DatabaseUnreachable(settings, reason) from None
@@ -265,15 +265,6 @@ class DatabaseUnreachable(RuntimeError):
             f"cannot reach the database at {where} (DATABASE_URL): {reason}. "
             f"Gave up after {settings.db_startup_wait_seconds:g} s (CONVLOG_DB_STARTUP_WAIT)."
         )
-
-
-def database_errors(backend: str) -> tuple[type[BaseException], ...]:
-    """What a database that is not there (yet) raises while the stores open."""
-    if backend != "postgres":
-        return ()
-    import psycopg
-
-    return (*database_outages(backend), psycopg.OperationalError)
 
 
 def build_model(settings: Settings) -> ModelRouter:

@@ -3,6 +3,8 @@ writers through the fault, and returns its figures."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from runtime.bootstrap import build
 from runtime.settings import Settings
 from service.agents import AgentSpec
 from tests.actors import DEFAULT_ACTOR
+from tests.e2e.conftest import REPO, SCRUBBED, SERVE, free_port
 from tests.e2e.turns_support import create_agent, create_conversation, env_for, spawn_server
 from tests.fake_openai import FakeOpenAI
 from tests.faults.clients import Writer, losses, user_texts
@@ -278,10 +281,6 @@ def _kill_mid_catch_up(
     env: dict[str, str], log_dir: Path, database_url: str, schema: str
 ) -> dict[str, int]:
     """Start a server and kill -9 it once its messages view has moved, before it is done."""
-    import os
-    import subprocess
-
-    from tests.e2e.conftest import REPO, SCRUBBED, SERVE, free_port
 
     def position() -> int:
         with psycopg.connect(database_url, autocommit=True) as conn:
