@@ -140,7 +140,8 @@ def test_a_provider_that_stalls_mid_answer_times_out(fake_anthropic: FakeAnthrop
     received: list[StreamItem] = []
 
     async def consume() -> None:
-        model = adapter(fake_anthropic, timeout=0.3)
+        # Long enough for the first token on a loaded machine; the stall lasts hang_seconds.
+        model = adapter(fake_anthropic, timeout=1.0)
         try:
             async for item in model.stream(ask()):
                 received.append(item)
