@@ -76,6 +76,7 @@ class Endpoint:
                 raise
             except Exception as exc:
                 if isinstance(exc, edge.outages):
+                    services.database_failed()  # the next requests need not wait to learn it
                     return unavailable(request, exc, edge.retry_after_seconds)
                 # Answered here rather than by the app's last-resort handler, which closes
                 # the client's keep-alive connection after every 500.

@@ -12,12 +12,14 @@ import psycopg
 from psycopg import Cursor as PgCursor
 from psycopg import Pipeline, sql
 from psycopg.conninfo import conninfo_to_dict
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from projections.store import Cursor, ViewStore
 
 # Every projector transaction takes this advisory lock, so processes never interleave batches.
 PROJECTOR_LOCK_KEY = 0x636F6E766C6F67  # "convlog"
+# How long a read tried again after a dead connection waits for a fresh one.
+RETRY_WAIT_SECONDS = 1.0
 
 
 @lru_cache(maxsize=1024)
@@ -61,7 +63,12 @@ class PostgresViewStore(ViewStore):
     dialect = "postgres"
 
     def __init__(
-        self, conninfo: str, schema: str, max_size: int = 20, timeout: float = 5.0
+        self,
+        conninfo: str,
+        schema: str,
+        max_size: int = 20,
+        timeout: float = 5.0,
+        reconnect_seconds: float = 300.0,
     ) -> None:
         self._schema = schema
         # One lock per schema: deployments sharing a database do not wait on each other.
@@ -78,6 +85,7 @@ class PostgresViewStore(ViewStore):
                 "application_name": f"convlog views {schema}"[:63],
             },
             timeout=timeout,  # the longest wait for a connection: an outage fails fast
+            reconnect_timeout=reconnect_seconds,
             open=True,
             name="convlog-views",
         )
@@ -108,9 +116,15 @@ class PostgresViewStore(ViewStore):
         """
         try:
             return super().query(template, params, tables)
+        except PoolTimeout:
+            raise  # the pool waited its whole timeout: the database is away, not one socket
         except psycopg.OperationalError:
             self._pool.check()
-            return super().query(template, params, tables)
+        # A restarted database answers a fresh connection in milliseconds: wait briefly.
+        with self._pool.connection(RETRY_WAIT_SECONDS) as conn, conn.cursor() as cur:
+            cur.execute(self.compile(template, tables or {}), params)
+            rows: list[Any] = cur.fetchall()
+            return rows
 
     def compile(self, template: str, tables: Mapping[str, str]) -> Any:
         return _compile(template, tuple(sorted(tables.items())))

@@ -56,6 +56,13 @@ class ProcessRegistry:
             if self._beating_since is None:
                 self._beating_since = time.monotonic()
 
+    def database_failed(self) -> None:
+        """A request could not reach the database: answer the next ones 503 at once, until a
+        heartbeat gets through again (within a second of the database's return).
+        """
+        with self._guard:
+            self._beating_since = None
+
     def forget(self, process_id: str) -> None:
         """A clean shutdown: its claims (if any were left) lapse at once."""
         self.store.statement("DELETE FROM processes WHERE process_id = %s", (process_id,))

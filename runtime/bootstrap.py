@@ -46,6 +46,10 @@ log = logging.getLogger("convlog")
 # Serializes schema creation across processes starting at once (the library's create_table()
 # runs CREATE OR REPLACE FUNCTION, which fails when two processes race).
 STARTUP_LOCK_KEY = 0x636F6E766C6F68
+# How long a pool keeps retrying one lost connection (with backoff) before it gives up and the
+# next use connects afresh. psycopg_pool's default is 300 s, whose backoff grows to a minute:
+# a database back after an outage would wait that long for its first connection.
+RECONNECT_SECONDS = 2.0
 
 
 def all_projections() -> list[Projection]:
@@ -143,6 +147,8 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
     }
     with _postgres_startup_lock(settings):
         app = ConvlogApplication(env=env)
+    # The event store's pool takes no setting for it from the environment (see RECONNECT_SECONDS).
+    app.recorder.datastore.pool.reconnect_timeout = RECONNECT_SECONDS  # type: ignore[attr-defined]
     bounded = {
         **info,
         "connect_timeout": max(1, round(settings.db_timeout_seconds)),
@@ -153,6 +159,7 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
         settings.database_schema,
         max_size=2 * settings.db_pool_size,
         timeout=settings.db_timeout_seconds,
+        reconnect_seconds=RECONNECT_SECONDS,
     )
     return app, store, PostgresHistory(app.recorder)
 

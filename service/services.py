@@ -75,6 +75,9 @@ class Services:
         """
         return self.turns.claims.processes.database_up
 
+    def database_failed(self) -> None:
+        self.turns.claims.processes.database_failed()
+
     def reap(self) -> int:
         """Free the claims of runs whose process died (recording those runs failed)."""
         return self.turns.claims.reap()
