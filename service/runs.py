@@ -13,7 +13,7 @@ from anyio import to_thread
 from domain import ids
 from domain.conversation import Conversation
 from domain.errors import Conflict, Expired, InvalidArgument, NotFound, Unavailable
-from domain.run import Run
+from domain.run import ACTIVE, Run
 from projections.message_reads import run_items
 from projections.runs import RunQueries, RunRow, StepRow
 from projections.timefmt import to_micros
@@ -21,11 +21,13 @@ from service.actor import Actor
 from service.context import Context
 from service.conversations import ConversationService
 from service.ports import ChunkLog, Lock, Signals
-from service.streams import with_pings
+from service.streams import until_ended, with_pings
 
 log = logging.getLogger("convlog.runs")
 
 RESUME_WINDOW_SECONDS = 3 * 3600
+# A resumed stream silent this long asks whether its run has ended without it.
+SILENT_STREAM_SECONDS = 5.0
 
 
 class RunService:
@@ -159,7 +161,16 @@ class RunService:
         batch_size: int,
         ping_seconds: float | None,
     ) -> AsyncIterator[str]:
-        source = self.chunks.follow(run.id, starting_after, poll_interval, batch_size)
+        async def ended() -> bool:
+            row = await to_thread.run_sync(self.queries.get, run.organization_id, run.id)
+            return row is None or row.status != ACTIVE
+
+        source = until_ended(
+            self.chunks.follow(run.id, starting_after, poll_interval, batch_size),
+            run.id,
+            ended,
+            SILENT_STREAM_SECONDS,
+        )
         async for frame in with_pings(source, run.id, ping_seconds):
             yield frame
 

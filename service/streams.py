@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
 from service import frames, wire
@@ -125,5 +125,46 @@ async def with_pings(
             return
         last_seq = chunk.seq
         yield chunk.frame
+        if chunk.final:
+            return
+
+
+async def until_ended(
+    source: AsyncIterator[Chunk],
+    run_id: str,
+    ended: Callable[[], Awaitable[bool]],
+    silence: float,
+) -> AsyncIterator[Chunk]:
+    """Frames of ``source``, a resumed run's; after each ``silence`` seconds without one, asks
+    whether the run has ended. A run that ended without its last frames reaching this reader
+    (its process died, or kept them in memory while Redis was down) would otherwise keep the
+    reader waiting forever: it gets a notice of where the result is, and ``[DONE]``.
+    """
+    iterator = source.__aiter__()
+    seq = 0
+    while True:
+        step = asyncio.ensure_future(iterator.__anext__())
+        while True:
+            done, _ = await asyncio.wait({step}, timeout=silence)
+            if done:
+                break
+            if await ended():
+                step.cancel()
+                await asyncio.gather(step, return_exceptions=True)
+                notice = frames.error_message(
+                    run_id,
+                    "stream_incomplete",
+                    "This run ended, but the rest of its stream cannot be read here.",
+                    f"Its result is saved: GET /v1/runs/{run_id}/messages.",
+                )
+                yield Chunk(seq, frames.error(notice), False)
+                yield Chunk(seq, frames.DONE, True)
+                return
+        try:
+            chunk = step.result()
+        except StopAsyncIteration:
+            return
+        seq = chunk.seq
+        yield chunk
         if chunk.final:
             return

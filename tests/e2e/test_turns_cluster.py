@@ -297,6 +297,36 @@ def test_a_killed_process_frees_its_conversation_within_seconds(
     assert not any("lost with" in str(m["content"]) for m in messages(on.a, on.conversation))
 
 
+def test_a_resumed_stream_ends_when_the_process_running_it_dies(
+    redis_cluster: Cluster, fake: FakeOpenAI
+) -> None:
+    """Its last frames will never come: once the run is recorded failed, the reader gets a
+    notice of where the result is and ``[DONE]``, not pings forever."""
+    fake.token_delay = 1.0  # still streaming when its process dies
+    body = {"input": "a long answer to a question", "background": True, "stream_tokens": True}
+    with (
+        spawn_server(redis_cluster.env, redis_cluster.root / "dying") as (victim_url, victim),
+        httpx.Client(base_url=victim_url, timeout=30.0) as doomed,
+        httpx.Client(base_url=redis_cluster.b, timeout=30.0) as b,
+    ):
+        conversation = create_conversation(b, create_agent(b))
+        with open_stream(doomed, f"/v1/conversations/{conversation}/messages", body) as (_, got):
+            run_id = next(got).payload["run_id"]
+            victim.kill()
+            victim.wait(timeout=10)
+        started = time.monotonic()
+        resume = f"/v1/conversations/{conversation}/stream"
+        with open_stream(b, resume, {"starting_after": 0}) as (response, frames):
+            assert response.status_code == 200
+            tail = [f for f in frames if f.kind != "ping"]
+        assert time.monotonic() - started < 20
+        assert [f.kind for f in tail][-2:] == ["error", DONE], [f.kind for f in tail]
+        notice = tail[-2].payload
+        assert notice["error_type"] == "stream_incomplete"
+        assert f"/v1/runs/{run_id}/messages" in notice["detail"]
+        assert get_run(b, run_id)["status"] == "failed"
+
+
 # -- cancel across processes ---------------------------------------------------------------------
 
 
