@@ -5,7 +5,10 @@
   Messages API (``AnthropicModel``);
 * any other configured provider → its OpenAI-compatible endpoint;
 * any other provider → ``UnknownHandle`` (Letta's 404 ``Handle … not found, must be one of […]``),
-  naming the setting that would serve it. No model is ever answered by another silently.
+  naming the setting that would serve it. No model is ever answered by another silently;
+* ``letta/auto``, ``letta/auto-fast``, ``letta/auto-chat`` (Letta's model router, the default
+  of Letta Code) → the handle ``CONVLOG_AUTO_MODEL`` names, chosen by the operator; unset, they
+  are refused naming that setting.
 
 Providers come from the environment: ``openai`` from ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY``,
 any other NAME from ``PROVIDER_<NAME>_BASE_URL`` / ``PROVIDER_<NAME>_API_KEY`` (the handle's
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from adapters.anthropic_wire import ANTHROPIC_DEFAULT_BASE_URL
@@ -61,6 +64,9 @@ class ProviderConfig:
         return f"ProviderConfig(base_url={self.base_url!r}, api_key=<{key}>, wire={self.wire!r})"
 
 
+AUTO_HANDLES = ("letta/auto", "letta/auto-fast", "letta/auto-chat")
+
+
 class UnknownHandle(UnknownModel):
     """No configured provider serves this handle; ``known`` lists what would be served."""
 
@@ -69,6 +75,12 @@ class UnknownHandle(UnknownModel):
         if not unconfigured:
             return
         provider = normalize_provider(handle.partition("/")[0]) or "<provider>"
+        if handle in AUTO_HANDLES:
+            self.args = (
+                f"{self.args[0]}. {handle} is Letta's model router: set CONVLOG_AUTO_MODEL on "
+                "the server to the handle it should use here, or choose a model.",
+            )
+            return
         hint = {
             "openai": "set OPENAI_API_KEY (or OPENAI_BASE_URL)",
             ANTHROPIC: "set ANTHROPIC_API_KEY (Anthropic's Messages API), or set "
@@ -134,10 +146,14 @@ class ModelRouter:
     """A ChatModel that hands each request to the adapter of its handle's provider."""
 
     def __init__(
-        self, providers: Mapping[str, ProviderConfig], timeout_seconds: float = 120.0
+        self,
+        providers: Mapping[str, ProviderConfig],
+        timeout_seconds: float = 120.0,
+        auto_model: str | None = None,
     ) -> None:
         self.providers = {normalize_provider(name): config for name, config in providers.items()}
         self.timeout_seconds = timeout_seconds
+        self.auto_model = auto_model
         self._builtin = BuiltinModel()
         self._adapters: dict[str, OpenAICompatibleModel | AnthropicModel] = {}
 
@@ -145,8 +161,17 @@ class ModelRouter:
         """What ``UnknownHandle`` lists: one pattern per configured provider, and the built-in."""
         return [f"{name}/<model>" for name in sorted(self.providers)] + [BUILTIN_HANDLE]
 
+    def resolve(self, handle: str) -> str:
+        """The handle that serves ``handle``: itself, or CONVLOG_AUTO_MODEL for Letta's router."""
+        if handle not in AUTO_HANDLES:
+            return handle
+        if self.auto_model is None:
+            raise UnknownHandle(handle, self.known(), unconfigured=True)
+        return self.auto_model
+
     def _route(self, handle: str) -> str | None:
         """The configured provider serving ``handle``, None for the built-in model."""
+        handle = self.resolve(handle)
         provider, _, model = handle.partition("/")
         provider = normalize_provider(provider)
         if provider == BUILTIN_PROVIDER:
@@ -156,6 +181,8 @@ class ModelRouter:
         return provider
 
     def endpoint(self, handle: str) -> str | None:
+        if handle in AUTO_HANDLES and self.auto_model is not None:
+            handle = self.auto_model
         provider, _, _ = handle.partition("/")
         config = self.providers.get(normalize_provider(provider))
         return None if config is None else config.base_url
@@ -190,6 +217,11 @@ class ModelRouter:
         provider that cannot be reached is left out of the list, with a warning in the log.
         """
         found = [ModelInfo(BUILTIN_HANDLE, BUILTIN_PROVIDER, BUILTIN_PROVIDER, None)]
+        if self.auto_model is not None:
+            config = self.providers.get(normalize_provider(self.auto_model.partition("/")[0]))
+            wire = BUILTIN_PROVIDER if config is None else config.wire
+            endpoint = None if config is None else config.base_url
+            found += [ModelInfo(h, "letta", wire, endpoint) for h in AUTO_HANDLES]
         for provider, config in sorted(self.providers.items()):
             try:
                 names = await self._http_adapter(provider).list_model_names()
@@ -203,9 +235,11 @@ class ModelRouter:
         return found
 
     def payload(self, request: ModelRequest) -> dict[str, Any]:
+        request = replace(request, handle=self.resolve(request.handle))
         return self.adapter_for(request.handle).payload(request)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        request = replace(request, handle=self.resolve(request.handle))
         items = self.adapter_for(request.handle).stream(request)
         try:
             async for item in items:

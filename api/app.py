@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
@@ -36,18 +37,27 @@ except PackageNotFoundError:  # running from a checkout that was not installed
     VERSION = "0.0.0"
 
 
+# The Letta server release whose API convlog serves. Health reports it as ``version``, as
+# Letta's does: clients compare it with the release they need (Letta Code warns below 0.16.6).
+LETTA_API_VERSION = "0.16.7"
+
+
+def _versions() -> dict[str, str]:
+    return {"version": LETTA_API_VERSION, "convlog_version": VERSION}
+
+
 async def health(call: Call) -> Response:
     """Always 200 while the process serves; what it depends on is reported, not judged."""
     states = await call.services.health()
     status = "ok" if all(v == "ok" for v in states.values()) else "degraded"
-    return JSONResponse({"version": VERSION, "status": status, **states})
+    return JSONResponse({**_versions(), "status": status, **states})
 
 
 async def ready(call: Call) -> Response:
     """For load balancers: 503 while the database cannot be reached (Redis is optional)."""
     states = await call.services.health()
     ok = states["database"] == "ok"
-    body = {"version": VERSION, "status": "ok" if ok else "unavailable", **states}
+    body = {**_versions(), "status": "ok" if ok else "unavailable", **states}
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
@@ -84,6 +94,9 @@ ENDPOINTS: list[Endpoint] = [
 ]
 
 
+SLASHLESS = ("/v1/health/",)
+
+
 def _middleware(edge: EdgeConfig) -> list[Middleware]:
     found = [Middleware(Guard, edge=edge)]
     if edge.cors_origins:  # preflight answers and CORS headers, for the allowed origins only
@@ -111,6 +124,10 @@ def create_app(
     document = Endpoint("GET", "/openapi.json", "openapi", "The OpenAPI document", openapi_json)
     routes = [e.route() for e in ENDPOINTS]
     routes.append(document.route())
+    # Clients call health without its trailing slash too: answered there, not redirected.
+    routes += [
+        replace(e, path=e.path.rstrip("/")).route() for e in ENDPOINTS if e.path in SLASHLESS
+    ]
 
     @asynccontextmanager
     async def no_lifespan(app: Starlette) -> AsyncIterator[None]:

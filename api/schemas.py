@@ -340,7 +340,8 @@ class ListAgentsQuery(Wire):
 
 
 class Health(Wire):
-    version: str
+    version: str = Field(description="the Letta server release whose API this serves")
+    convlog_version: str = Field(description="this server's own release")
     status: str = Field(description="ok, or degraded / unavailable when a dependency is down")
     database: str = Field(description="ok or unavailable")
     redis: str | None = Field(None, description="ok or unavailable; absent without Redis")

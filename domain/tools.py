@@ -47,6 +47,18 @@ def _text(description: str) -> dict[str, Any]:
     return {"type": "string", "description": description}
 
 
+SEARCH_CATEGORIES = (
+    "company",
+    "research paper",
+    "news",
+    "pdf",
+    "github",
+    "tweet",
+    "personal site",
+    "linkedin profile",
+    "financial report",
+)
+
 _LABEL = _text("Section of the memory to be edited, identified by its label.")
 
 BUILTIN: tuple[ToolDef, ...] = (
@@ -143,6 +155,57 @@ BUILTIN: tuple[ToolDef, ...] = (
             (),
         ),
         "letta_core",
+    ),
+    ToolDef(
+        "web_search",
+        "Search the web using Exa's AI-powered search engine and retrieve relevant content. "
+        "Returns JSON text with each result's title, URL, publication date, author, "
+        "highlights and summary.",
+        _schema(
+            {
+                "query": _text("The search query to find relevant web content."),
+                "num_results": {
+                    "type": "integer",
+                    "description": "Number of results to return (1-100). Defaults to 10.",
+                },
+                "category": {
+                    "type": "string",
+                    "enum": list(SEARCH_CATEGORIES),
+                    "description": "Focus search on specific content types.",
+                },
+                "include_text": {
+                    "type": "boolean",
+                    "description": "Whether to retrieve full page content. Defaults to false "
+                    "(only summary and highlights, since the full text usually overflows the "
+                    "context window).",
+                },
+                "include_domains": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Domains to include in search results.",
+                },
+                "exclude_domains": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Domains to exclude from search results.",
+                },
+                "start_published_date": _text(
+                    "Only content published after this date (ISO format)."
+                ),
+                "end_published_date": _text(
+                    "Only content published before this date (ISO format)."
+                ),
+                "user_location": _text("Two-letter country code for localized results (e.g. US)."),
+            },
+            ("query",),
+        ),
+        "letta_builtin",
+    ),
+    ToolDef(
+        "fetch_webpage",
+        "Fetch a webpage and convert it to markdown/text format.",
+        _schema({"url": _text("The URL of the webpage to fetch and convert.")}, ("url",)),
+        "letta_builtin",
     ),
     ToolDef(
         "send_message",

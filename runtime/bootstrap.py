@@ -14,6 +14,7 @@ from typing import Any
 from adapters.event_history import PopoHistory, PostgresHistory, SQLiteHistory
 from adapters.inprocess import InProcessChunkLog, InProcessLock, InProcessSignals
 from adapters.models import ModelRouter
+from adapters.web import HttpWeb
 from projections.agents import AgentIndex
 from projections.blocks import BlockIndex
 from projections.conversations import ConversationIndex
@@ -206,6 +207,7 @@ def build(settings: Settings, model: ChatModel | None = None, *, catch_up: bool 
         ),
         compaction,
         processes,
+        HttpWeb(settings.exa_api_key, settings.exa_base_url, settings.fetch_private_addresses),
     )
     runs = RunService(ctx, conversations, lock, signals, chunks)
     blocks = BlockService(ctx, agents)
@@ -275,4 +277,8 @@ class DatabaseUnreachable(RuntimeError):
 
 
 def build_model(settings: Settings) -> ModelRouter:
-    return ModelRouter(settings.providers, timeout_seconds=settings.model_timeout_seconds)
+    return ModelRouter(
+        settings.providers,
+        timeout_seconds=settings.model_timeout_seconds,
+        auto_model=settings.auto_model,
+    )

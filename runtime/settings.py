@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from adapters.models import ProviderConfig, providers_from_env
+from adapters.models import ModelRouter, ProviderConfig, providers_from_env
 from api.config import MIB, EdgeConfig, Limits
+from service.model import UnknownModel
 
 
 class SettingsError(ValueError):
@@ -60,6 +61,14 @@ class Settings:
     # ANTHROPIC_BASE_URL for anthropic/… (Messages API), PROVIDER_<NAME>_BASE_URL/_API_KEY for
     # <name>/… (OpenAI-compatible); none → the built-in offline model
     providers: dict[str, ProviderConfig] = field(default_factory=dict)
+    # the handle Letta's router handles (letta/auto, letta/auto-fast, letta/auto-chat) stand for
+    # here; None: they are refused, naming this setting (CONVLOG_AUTO_MODEL)
+    auto_model: str | None = None
+    # the web tools: Exa's API for web_search (EXA_API_KEY, EXA_BASE_URL), and whether
+    # fetch_webpage may fetch loopback and private addresses (CONVLOG_FETCH_PRIVATE_ADDRESSES)
+    exa_api_key: str | None = None
+    exa_base_url: str = "https://api.exa.ai"
+    fetch_private_addresses: bool = False
     # context window (tokens) per model handle, e.g. {"openai/gpt-4o-mini": 128000}; others
     # 128k unless the agent sets context_window_limit
     context_windows: dict[str, int] = field(default_factory=dict)
@@ -188,6 +197,10 @@ class Settings:
             keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0, 0.01, 3600),
             model_timeout_seconds=number("CONVLOG_MODEL_TIMEOUT", 120.0, 0.1, 3600),
             providers=_providers(env),
+            exa_api_key=raw("EXA_API_KEY") or None,
+            exa_base_url=raw("EXA_BASE_URL") or "https://api.exa.ai",
+            fetch_private_addresses=_private_fetches(raw("CONVLOG_FETCH_PRIVATE_ADDRESSES")),
+            auto_model=_auto_model(raw("CONVLOG_AUTO_MODEL"), _providers(env)),
             context_windows=_context_windows(raw("CONVLOG_CONTEXT_WINDOWS")),
             auth=auth,
             limits=limits,
@@ -221,6 +234,26 @@ def masked(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _private_fetches(text: str | None) -> bool:
+    if text in (None, "", "deny"):
+        return False
+    if text == "allow":
+        return True
+    raise SettingsError(f"CONVLOG_FETCH_PRIVATE_ADDRESSES must be allow or deny, not {text!r}")
+
+
+def _auto_model(handle: str | None, providers: Mapping[str, ProviderConfig]) -> str | None:
+    """CONVLOG_AUTO_MODEL, checked now: a handle a configured provider (or the built-in
+    model) serves, so that agents on letta/auto cannot fail only at their first turn."""
+    if not handle:
+        return None
+    try:
+        ModelRouter(providers).check(handle)
+    except UnknownModel as exc:
+        raise SettingsError(f"CONVLOG_AUTO_MODEL={handle!r}: {exc}") from None
+    return handle
 
 
 def _providers(env: Mapping[str, str]) -> dict[str, ProviderConfig]:

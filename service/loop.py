@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from anyio import to_thread
@@ -156,7 +157,7 @@ class StepLoop:
     ) -> Answer | None:
         """Stream the model, sending fragments if asked; stop early on cancel."""
         builder = AnswerBuilder()
-        call_names: dict[int, str] = {}
+        calls = _StreamedCalls()
 
         async def consume() -> None:
             async for item in self.model.stream(request):
@@ -165,7 +166,7 @@ class StepLoop:
                     if turn.first_token is None:
                         turn.first_token = time.perf_counter()
                     if turn.request.stream_tokens and turn.request.streaming:
-                        await self._stream_fragment(turn, step, item, call_names)
+                        await self._stream_fragment(turn, step, item, calls)
 
         task = asyncio.create_task(consume())
         next_db_check = time.monotonic() + CANCEL_POLL_SECONDS
@@ -188,7 +189,7 @@ class StepLoop:
         turn: Turn,
         step: wire.StepIds,
         item: TextDelta | ReasoningDelta | ToolCallDelta,
-        call_names: dict[int, str],
+        calls: _StreamedCalls,
     ) -> None:
         run_id = turn.run_id
         fragment: dict[str, Any]
@@ -210,10 +211,17 @@ class StepLoop:
             )
         else:
             if item.name:
-                call_names[item.index] = item.name
-            name = call_names.get(item.index, "")
-            approval = turn.tools.pauses(name)
-            call = {"name": item.name, "arguments": item.arguments, "tool_call_id": item.id}
+                calls.names[item.index] = item.name
+            if item.id:
+                calls.ids[item.index] = item.id
+            approval = turn.tools.pauses(calls.names.get(item.index, ""))
+            # Every fragment names its call, as Letta's do: clients (Letta Code) merge the
+            # fragments by tool_call_id and drop those without one.
+            call = {
+                "name": item.name,
+                "arguments": item.arguments or None,
+                "tool_call_id": calls.ids.get(item.index),
+            }
             fragment = wire.delta(
                 step.approval_id if approval else step.calls_id,
                 "approval_request_message" if approval else "tool_call_message",
@@ -352,3 +360,12 @@ def _with_system(
 def _model_text(message: ChatMessage) -> str:
     calls = "".join(c.name + c.arguments for c in message.tool_calls)
     return message.content + calls
+
+
+@dataclass
+class _StreamedCalls:
+    """What the fragments of one step's tool calls said so far, by the call's index."""
+
+    names: dict[int, str] = field(default_factory=dict)
+    ids: dict[int, str] = field(default_factory=dict)
+

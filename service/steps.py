@@ -31,6 +31,7 @@ from service.model import Answer, ChatMessage, ToolCall
 from service.prompts import label_of, system_message
 from service.tools.box import ToolResult, package
 from service.tools.env import ToolEnv
+from service.tools.web import Web
 from service.turn_state import Turn
 
 DENIED = "Error: request to call tool denied. User reason: {reason}"
@@ -53,9 +54,10 @@ class StepSaved:
 
 
 class StepStore:
-    def __init__(self, ctx: Context, claims: Claims) -> None:
+    def __init__(self, ctx: Context, claims: Claims, web: Web) -> None:
         self.ctx = ctx
         self.claims = claims
+        self.web = web
         self.search = SearchQueries(ctx.store)
 
     # -- a model step ----------------------------------------------------------------------
@@ -187,6 +189,7 @@ class StepStore:
             run_id=turn.run_id,
             step_id=step.step_id,
             search=self.search.search,
+            web=self.web,
             timezone=str(turn.agent.settings.get("timezone") or "UTC"),
         )
 

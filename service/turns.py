@@ -45,6 +45,7 @@ from service.retries import Retries
 from service.steps import StepStore
 from service.streams import TurnStream, with_pings
 from service.tools.box import ToolBox
+from service.tools.web import Web
 from service.turn_state import Turn, TurnRequest, TurnResult
 
 log = logging.getLogger("convlog.turns")
@@ -101,6 +102,7 @@ class TurnService:
         settings: TurnSettings,
         compaction: CompactionService,
         processes: ProcessRegistry,
+        web: Web,
     ) -> None:
         self.ctx = ctx
         self.model = model
@@ -112,7 +114,7 @@ class TurnService:
         self.claims = Claims(
             ctx, lock, settings.lease_seconds, self.retries, processes, settings.holder
         )
-        self.loop = StepLoop(ctx, model, signals, StepStore(ctx, self.claims), compaction)
+        self.loop = StepLoop(ctx, model, signals, StepStore(ctx, self.claims, web), compaction)
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- starting ----------------------------------------------------------------------------

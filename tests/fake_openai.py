@@ -9,6 +9,10 @@ between tokens, stream word by word or in one piece, fail the way real providers
 403, 500, 400 context_length_exceeded, a plain 400, a hang before or during the answer, an empty
 answer), require an API key, and it records every request it received (thread-safe).
 
+Without a script, a prompt that names tool calls (``[[call Bash {"command": "ls"}]]``) gets
+those calls when the tools are offered, and the results are answered ``tool said: <result>``:
+how the Letta Code tests make it run a client tool.
+
 Use it as a context manager (``with FakeOpenAI() as fake: fake.base_url``) or through the
 ``fake_openai`` fixture (one server per session, reset before each test).
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
 import uuid
@@ -132,6 +137,25 @@ def answer_for(body: dict[str, Any]) -> str:
     return f"echo: {last} [context={len(messages)}]"
 
 
+# A prompt names the tool calls it wants: ``[[call Bash {"command": "ls"}]]`` (one or more).
+CALL = re.compile(r"\[\[call (\w+) (\{.*?\})\]\]", re.DOTALL)
+
+
+def text_of(message: dict[str, Any]) -> str:
+    content = message.get("content") or ""
+    if isinstance(content, list):
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
+    return str(content)
+
+
+def called_tools(messages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The calls the last user message names (the deterministic rule for tool turns: a
+    prompt that names offered tools gets calls to them, and their results are answered with
+    ``tool said: <the last result>``)."""
+    users = [m for m in messages if m.get("role") == "user"]
+    return CALL.findall(text_of(users[-1])) if users else []
+
+
 def words_of(text: str) -> list[str]:
     parts = text.split(" ")
     return [part if index == 0 else " " + part for index, part in enumerate(parts)]
@@ -193,7 +217,12 @@ class FakeOpenAI(ServedApp):
         messages = body.get("messages") or []
         last = messages[-1] if messages else {}
         offered = {t["function"]["name"] for t in body.get("tools") or []}
-        content = str(last.get("content") or "")
+        content = text_of(last)
+        called = called_tools(messages)
+        if last.get("role") == "user" and any(name in offered for name, _ in called):
+            return Reply(tool_calls=[(n, a) for n, a in called if n in offered])
+        if last.get("role") == "tool" and called:
+            return Reply(content=f"tool said: {content[:500]}")
         if (
             self.remember_tool
             and "memory_insert" in offered

@@ -44,6 +44,7 @@ THIRD_PARTY: dict[str, set[str] | None] = {
         "openai",
         "anthropic",
         "httpx",
+        "markdownify",
     },
     "api": {"starlette", "pydantic"},
     "runtime": None,

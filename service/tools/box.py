@@ -20,7 +20,7 @@ from domain import tools
 from domain.agent import Agent
 from domain.tools import ToolDef, ToolRules
 from service.model import ToolCall, ToolSpec
-from service.tools import memory, search
+from service.tools import memory, search, web
 from service.tools.env import ToolEnv, ToolError
 
 log = logging.getLogger("convlog.tools")
@@ -34,6 +34,8 @@ SERVER_TOOLS: dict[str, ServerFn] = {
     "core_memory_append": memory.core_memory_append,
     "core_memory_replace": memory.core_memory_replace,
     "conversation_search": search.conversation_search,
+    "web_search": web.web_search,
+    "fetch_webpage": web.fetch_webpage,
     "send_message": lambda env, args, call_id: "Sent message successfully.",
 }
 # Search results are not cut (Letta): the tool's own limit bounds them.

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from domain.agent import Agent
 from domain.conversation import Conversation
 from domain.memory import with_isolated
 from domain.tools import ToolCause
 from projections.search import Found
+
+if TYPE_CHECKING:
+    from service.tools.web import Web
 
 # (agent id, query, roles, limit, from, until) -> the newest matches; times in microseconds
 Search = Callable[[str, str | None, list[str] | None, int, int | None, int | None], list[Found]]
@@ -30,6 +33,7 @@ class ToolEnv:
     run_id: str
     step_id: str
     search: Search
+    web: Web
     timezone: str = "UTC"
     changed_blocks: set[str] = field(default_factory=set)
     _agent: Agent | None = field(default=None, init=False, repr=False)
