@@ -368,4 +368,3 @@ class _StreamedCalls:
 
     names: dict[int, str] = field(default_factory=dict)
     ids: dict[int, str] = field(default_factory=dict)
-
