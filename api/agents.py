@@ -7,7 +7,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from api import render, schemas
+from api import agent_schemas, render, schemas
 from api.endpoint import Call, Endpoint
 from api.errors import detail
 from api.llm_config import apply_llm_config, embedding_handle
@@ -30,7 +30,7 @@ SETTINGS_FIELDS = (
 )
 
 
-def _tool_rules(body: schemas.CreateAgent) -> list[dict[str, str]]:
+def _tool_rules(body: agent_schemas.CreateAgent) -> list[dict[str, str]]:
     """The rules given, and with ``include_base_tool_rules`` Letta's continue_loop for each
     base tool (it changes nothing a v1 agent does: every tool call continues the loop).
     """
@@ -51,7 +51,7 @@ async def one_agent(call: Call, row: AgentRow) -> Response:
 
 
 async def create(call: Call) -> Response:
-    body: schemas.CreateAgent = call.body
+    body: agent_schemas.CreateAgent = call.body
     model, embedding = body.model, body.embedding
     settings = body.model_dump(include=set(SETTINGS_FIELDS))
     if body.llm_config is not None:
@@ -88,7 +88,7 @@ async def create(call: Call) -> Response:
 
 
 async def update(call: Call) -> Response:
-    body: schemas.UpdateAgent = call.body
+    body: agent_schemas.UpdateAgent = call.body
     given = body.model_dump(exclude_none=True, exclude={"message_buffer_autoclear", "project_id"})
     changes: dict[str, Any] = {
         key: given.pop(key)
@@ -226,7 +226,7 @@ ENDPOINTS = [
         "Create an agent with memory blocks",
         create,
         schemas.AgentStateOut,
-        body=schemas.CreateAgent,
+        body=agent_schemas.CreateAgent,
         body_required=True,
         tag="agents",
         errors=(400, 404),
@@ -281,7 +281,7 @@ ENDPOINTS = [
         "Change an agent's name, prompt, model, tags, tools, settings …",
         update,
         schemas.AgentStateOut,
-        body=schemas.UpdateAgent,
+        body=agent_schemas.UpdateAgent,
         body_required=True,
         path_ids=AGENT,
         tag="agents",

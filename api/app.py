@@ -18,6 +18,7 @@ from api import (
     agents,
     blocks,
     conversations,
+    messages,
     models,
     openapi,
     runs,
@@ -90,6 +91,7 @@ ENDPOINTS: list[Endpoint] = [
     *tools.ENDPOINTS,
     *agent_messages.ENDPOINTS,
     *models.ENDPOINTS,
+    *messages.ENDPOINTS,
     *runs.ENDPOINTS,
 ]
 

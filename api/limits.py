@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api import schemas
+from api import agent_schemas, schemas
 from api.config import Limits
 
 
@@ -18,7 +18,7 @@ def check(body: BaseModel | None, limits: Limits) -> list[dict[str, Any]]:
         if count > limits.messages:
             message = f"At most {limits.messages} messages per request (CONVLOG_MAX_MESSAGES)"
             return [_error(("body", "messages"), message, count)]
-    if isinstance(body, schemas.CreateAgent):
+    if isinstance(body, agent_schemas.CreateAgent):
         blocks = body.memory_blocks or []
         if len(blocks) > limits.blocks:
             message = f"At most {limits.blocks} memory blocks per agent (CONVLOG_MAX_BLOCKS)"

@@ -253,6 +253,16 @@ class ConversationQueries:
         )
         return ConversationRow.from_row(rows[0]) if rows else None
 
+    def readable_by(self, organization_id: str, conversation_uuid: str) -> bool:
+        """Whether the organization may read this stream: a live conversation, or the own
+        context of one of its live agents."""
+        rows = self.store.query(
+            "SELECT 1 FROM conversations WHERE id = %s AND organization_id = %s"
+            " AND deleted = 0 AND agent_deleted = 0",
+            (conversation_uuid, organization_id),
+        )
+        return bool(rows)
+
     def get_any(self, conversation_uuid: str) -> ConversationRow | None:
         """Any conversation, including deleted ones and agents' own contexts."""
         rows = self.store.query(

@@ -97,6 +97,13 @@ class MessageQueries:
     def __init__(self, store: ViewStore) -> None:
         self.store = store
 
+    def by_id(self, message_id: str) -> tuple[str, str] | None:
+        """(the conversation that holds it, the item as JSON text), or None."""
+        rows = self.store.query(
+            "SELECT conversation_id, item FROM messages WHERE message_id = %s", (message_id,)
+        )
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
     def position_of(self, conversation_id: str, message_id: str, forked: bool = True) -> int | None:
         """The message's listing key in this conversation (None: not listed there)."""
         rows = self.store.query(

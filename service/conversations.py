@@ -216,6 +216,14 @@ class ConversationService:
             return ids.default_conversation_id(ids.to_uuid(agent.id))
         return UUID(self.get(actor, conversation_id).id)
 
+    def message(self, actor: Actor, message_id: str) -> list[str]:
+        """A message by its id, wherever the caller's organization holds it (Letta answers a
+        list: one stored message can be several items; here each item is one message)."""
+        found = self.ctx.messages.by_id(message_id)
+        if found is None or not self.ctx.conversations.readable_by(actor.organization_id, found[0]):
+            raise NotFound(f"Message with id {message_id} not found.")
+        return [found[1]]
+
     def messages(
         self,
         actor: Actor,

@@ -565,6 +565,10 @@ def list_b_messages_after_a_message(p: Pick) -> Attempt:
     return Attempt(request("GET", path, cursor), expect=400, empty_or_error=True)
 
 
+def retrieve_a_message(p: Pick) -> Attempt:
+    return Attempt(request("GET", f"/v1/messages/{p.one(p.a.messages)}"), a_sees=True)
+
+
 def recompile_conversation(p: Pick) -> Attempt:
     target, extra = p.a_stream_or_default()
     dry_run = p.flag()
@@ -1103,6 +1107,7 @@ CATALOG: dict[Route, tuple[Build, ...]] = {
     ("POST", f"{CONVERSATION}/recompile"): (recompile_conversation,),
     ("POST", f"{CONVERSATION}/fork"): (fork_conversation,),
     ("GET", f"{CONVERSATION}/events"): (list_events,),
+    ("GET", "/v1/messages/{message_id}"): (retrieve_a_message,),
     # turns
     ("POST", f"{CONVERSATION}/messages"): (send_to_a, send_in_b_with_a_words),
     ("POST", f"{CONVERSATION}/messages/preview-raw-payload"): (preview_a,),
