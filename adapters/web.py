@@ -82,7 +82,9 @@ class HttpWeb:
                 except httpx.HTTPError as exc:
                     raise WebError(f"{url} could not be fetched ({exc})") from None
                 if "html" in kind or text.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
-                    return markdownify(text, strip=["script", "style"], heading_style="ATX").strip()
+                    # markdownify drops <script> and <style> with their content; its strip=
+                    # option would keep their text (the page's JavaScript and CSS).
+                    return markdownify(text, heading_style="ATX").strip()
                 return text
         raise WebError(f"more than {MAX_REDIRECTS} redirects")
 
