@@ -32,10 +32,14 @@ class Found:
     text: str
     created_at: int  # microseconds since the epoch
     conversation_id: str
+    message_id: str = ""
+    agent_id: str = ""
 
 
 class MessageSearch(Projection):
     name = "search"
+    # 2: each row's message id (for POST /v1/messages/search)
+    version = 2
     tables: ClassVar[dict[str, list[str]]] = {
         "search_streams": [
             "CREATE TABLE IF NOT EXISTS {search_streams} ("
@@ -44,10 +48,10 @@ class MessageSearch(Projection):
         "search_text": [
             "sqlite: CREATE VIRTUAL TABLE IF NOT EXISTS {search_text} USING fts5("
             " text, agent_id UNINDEXED, conversation_id UNINDEXED, role UNINDEXED,"
-            " created_at UNINDEXED, tokenize = 'unicode61')",
+            " created_at UNINDEXED, message_id UNINDEXED, tokenize = 'unicode61')",
             "postgres: CREATE TABLE IF NOT EXISTS {search_text} ("
             " text TEXT NOT NULL, agent_id TEXT NOT NULL, conversation_id TEXT NOT NULL,"
-            " role TEXT NOT NULL, created_at BIGINT NOT NULL,"
+            " role TEXT NOT NULL, created_at BIGINT NOT NULL, message_id TEXT NOT NULL,"
             " words tsvector GENERATED ALWAYS AS (to_tsvector('simple', text)) STORED)",
             "postgres: CREATE INDEX IF NOT EXISTS {search_text_words}"
             " ON {search_text} USING gin (words)",
@@ -95,8 +99,8 @@ class MessageSearch(Projection):
             self._remember(conversation_id, agent_id)
         w.insert(
             "search_text",
-            "text, agent_id, conversation_id, role, created_at",
-            (text, agent_id, conversation_id, e.role, to_micros(e.timestamp)),
+            "text, agent_id, conversation_id, role, created_at, message_id",
+            (text, agent_id, conversation_id, e.role, to_micros(e.timestamp), e.message_id),
         )
 
 
@@ -114,8 +118,42 @@ class SearchQueries:
         end: int | None = None,
     ) -> list[Found]:
         """The newest matching messages of an agent; no query means the newest of all."""
-        clauses = ["agent_id = %s"]
-        params: list[Any] = [agent_id]
+        return self._search(["agent_id = %s"], [agent_id], query, roles, limit, start, end)
+
+    def search_organization(
+        self,
+        organization_id: str,
+        query: str,
+        *,
+        agent_id: str | None,
+        conversation_id: str | None,
+        limit: int,
+        start: int | None = None,
+        end: int | None = None,
+    ) -> list[Found]:
+        """The newest matching messages of an organization's live conversations and agents'
+        own contexts, optionally of one agent or one conversation."""
+        clauses = [
+            "conversation_id IN (SELECT id FROM conversations WHERE organization_id = %s"
+            " AND deleted = 0 AND agent_deleted = 0)"
+        ]
+        params: list[Any] = [organization_id]
+        for column, value in (("agent_id", agent_id), ("conversation_id", conversation_id)):
+            if value is not None:
+                clauses.append(f"{column} = %s")
+                params.append(value)
+        return self._search(clauses, params, query, None, limit, start, end)
+
+    def _search(
+        self,
+        clauses: list[str],
+        params: list[Any],
+        query: str | None,
+        roles: list[str] | None,
+        limit: int,
+        start: int | None,
+        end: int | None,
+    ) -> list[Found]:
         words = _WORD.findall(query or "")
         if words:
             if self.store.dialect == "sqlite":
@@ -132,8 +170,8 @@ class SearchQueries:
                 clauses.append(f"created_at {op} %s")
                 params.append(bound)
         rows = self.store.query(
-            "SELECT role, text, created_at, conversation_id FROM search_text"
-            f" WHERE {' AND '.join(clauses)} ORDER BY created_at DESC LIMIT %s",
+            "SELECT role, text, created_at, conversation_id, message_id, agent_id"
+            f" FROM search_text WHERE {' AND '.join(clauses)} ORDER BY created_at DESC LIMIT %s",
             [*params, limit],
         )
-        return [Found(row[0], row[1], int(row[2]), row[3]) for row in rows]
+        return [Found(r[0], r[1], int(r[2]), r[3], r[4], r[5]) for r in rows]

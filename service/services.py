@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from anyio import to_thread
 
@@ -16,6 +17,7 @@ from service.compaction import CompactionService
 from service.context import Context
 from service.conversations import ConversationService
 from service.keys import KeyService
+from service.message_search import MessageSearchService
 from service.model import ChatModel, ModelCatalog
 from service.runs import RunService
 from service.turns import TurnService
@@ -41,6 +43,10 @@ class Services:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Other services to report on in health checks, by name (Redis): each answers or raises.
     probes: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
+
+    @cached_property
+    def message_search(self) -> MessageSearchService:
+        return MessageSearchService(self.ctx)
 
     @property
     def projector(self) -> Projector:

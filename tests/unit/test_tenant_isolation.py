@@ -569,6 +569,17 @@ def retrieve_a_message(p: Pick) -> Attempt:
     return Attempt(request("GET", f"/v1/messages/{p.one(p.a.messages)}"), a_sees=True)
 
 
+def search_messages_for_a_words(p: Pick) -> Attempt:
+    """B's organization-wide search, for what A said, maybe within A's agent or conversation:
+    only B's own messages, or none."""
+    body: dict[str, Any] = {"query": p.one([COMMON, *p.a.marks.issued])}
+    if p.flag():
+        body["agent_id"] = p.one(p.a.agents)
+    elif p.flag():
+        body["conversation_id"] = p.one(p.a.conversations)
+    return Attempt(request("POST", "/v1/messages/search", body=body), expect=200)
+
+
 def recompile_conversation(p: Pick) -> Attempt:
     target, extra = p.a_stream_or_default()
     dry_run = p.flag()
@@ -1108,6 +1119,7 @@ CATALOG: dict[Route, tuple[Build, ...]] = {
     ("POST", f"{CONVERSATION}/fork"): (fork_conversation,),
     ("GET", f"{CONVERSATION}/events"): (list_events,),
     ("GET", "/v1/messages/{message_id}"): (retrieve_a_message,),
+    ("POST", "/v1/messages/search"): (search_messages_for_a_words,),
     # turns
     ("POST", f"{CONVERSATION}/messages"): (send_to_a, send_in_b_with_a_words),
     ("POST", f"{CONVERSATION}/messages/preview-raw-payload"): (preview_a,),
