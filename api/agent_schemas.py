@@ -30,7 +30,6 @@ UNSUPPORTED_AGENT_FIELDS = (
     "enable_sleeptime",
     "max_files_open",
     "per_file_view_window_char_limit",
-    "hidden",
     "message_buffer_autoclear",
 )
 # Only on create (Letta's CreateAgent has them; its UpdateAgent does not).
@@ -50,6 +49,10 @@ UNSUPPORTED_ON_CREATE = (
 # Only on update.
 UNSUPPORTED_ON_UPDATE = ("message_ids", "llm_config", "embedding_config")
 # deprecated top-level field -> the model_settings key it is
+HIDDEN = (
+    "Hidden agents are left out of lists and counts unless show_hidden_agents is set; an "
+    "agent tagged role:subagent (Letta Code's subagents) is created hidden."
+)
 LEGACY_MODEL_FIELDS = {
     "max_tokens": "max_output_tokens",
     "parallel_tool_calls": "parallel_tool_calls",
@@ -112,6 +115,7 @@ class CreateAgent(Wire):
         None, description="Deprecated (Letta): the embedding handle, applied as embedding."
     )
     project_id: str | None = Field(None, description="Accepted and ignored, as by Letta's server.")
+    hidden: bool | None = Field(None, description=HIDDEN)
 
     @model_validator(mode="before")
     @classmethod
@@ -138,6 +142,7 @@ class UpdateAgent(Wire):
     tool_ids: list[str] | None = None
     tool_rules: list[ToolRuleIn] | None = None
     project_id: str | None = Field(None, description="Accepted and ignored, as by Letta's server.")
+    hidden: bool | None = Field(None, description=HIDDEN)
 
     @model_validator(mode="before")
     @classmethod

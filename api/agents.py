@@ -27,7 +27,10 @@ SETTINGS_FIELDS = (
     "context_window_limit",
     "model_settings",
     "include_base_tools",
+    "hidden",
 )
+# Letta hides the agents Letta Code's subagents run as.
+SUBAGENT_TAG = "role:subagent"
 
 
 def _tool_rules(body: agent_schemas.CreateAgent) -> list[dict[str, str]]:
@@ -54,6 +57,8 @@ async def create(call: Call) -> Response:
     body: agent_schemas.CreateAgent = call.body
     model, embedding = body.model, body.embedding
     settings = body.model_dump(include=set(SETTINGS_FIELDS))
+    if SUBAGENT_TAG in (body.tags or []):
+        settings["hidden"] = True
     if body.llm_config is not None:
         endpoint_of = call.services.catalog.endpoint
         model, settings = apply_llm_config(body.llm_config, model, settings, endpoint_of)
@@ -123,6 +128,7 @@ async def list_(call: Call) -> Response:
             tags=q.tags,
             match_all_tags=q.match_all_tags,
             query_text=q.query_text,
+            show_hidden=q.show_hidden_agents,
         )
     )
     return await run_in_threadpool(listing, call, rows)
@@ -138,7 +144,9 @@ def _id(row: AgentRow) -> str:
 
 
 async def count(call: Call) -> Response:
-    return JSONResponse(await run_in_threadpool(call.services.agents.count, call.actor))
+    q: schemas.CountAgentsQuery = call.query
+    found = await run_in_threadpool(call.services.agents.count, call.actor, q.show_hidden_agents)
+    return JSONResponse(found)
 
 
 async def list_blocks(call: Call) -> Response:
@@ -249,6 +257,7 @@ ENDPOINTS = [
         "How many agents there are",
         count,
         int,
+        query=schemas.CountAgentsQuery,
         tag="agents",
     ),
     Endpoint(

@@ -133,6 +133,7 @@ def agent(row: AgentRow, message_ids: list[str]) -> dict[str, Any]:
         tool_rules=state.get("tool_rules", []),
         message_ids=message_ids,
         timezone=settings.get("timezone"),
+        hidden=settings.get("hidden"),
         compaction_settings=settings.get("compaction_settings"),
         created_by_id=state["created_by_id"],
         last_updated_by_id=state["last_updated_by_id"],

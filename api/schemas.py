@@ -245,6 +245,7 @@ class ListAgentsQuery(Wire):
     tags: list[str] | None = Field(None, description="Agents with any of these tags.")
     match_all_tags: bool = Field(False, description="With tags: only agents with all of them.")
     query_text: str | None = Field(None, description="Agents whose name contains this text.")
+    show_hidden_agents: bool = Field(False, description="Include agents marked hidden.")
     project_id: str | None = Field(None, description="Accepted and ignored (one project).")
     limit: int = Field(50, ge=0, le=MAX_LIMIT)
     after: str | None = None
@@ -253,6 +254,10 @@ class ListAgentsQuery(Wire):
 
 
 # -- responses ------------------------------------------------------------------------------
+
+
+class CountAgentsQuery(Wire):
+    show_hidden_agents: bool = Field(False, description="Count agents marked hidden too.")
 
 
 class Health(Wire):
@@ -318,6 +323,7 @@ class AgentStateOut(Wire):
     tool_rules: list[dict[str, Any]]
     message_ids: list[str]
     timezone: str | None
+    hidden: bool | None = None
     compaction_settings: dict[str, Any] | None = None
     created_by_id: str | None
     last_updated_by_id: str | None

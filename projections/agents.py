@@ -45,13 +45,15 @@ COLUMNS = "id, organization_id, name, created_at, updated_at, state"
 
 class AgentIndex(Projection):
     name = "agents"
-    version = 4  # 2: tools, tool rules and memory edits in the state; 3: tags; 4: shared blocks
+    # 2: tools, tool rules and memory edits in the state; 3: tags; 4: shared blocks; 5: hidden
+    version = 5
     tables: ClassVar[dict[str, list[str]]] = {
         "agents": [
             "CREATE TABLE IF NOT EXISTS {agents} ("
             " id TEXT PRIMARY KEY, organization_id TEXT NOT NULL, name TEXT NOT NULL,"
             " created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,"
-            " deleted INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL)",
+            " deleted INTEGER NOT NULL DEFAULT 0, hidden INTEGER NOT NULL DEFAULT 0,"
+            " state TEXT NOT NULL)",
             "CREATE INDEX IF NOT EXISTS {agents_by_created}"
             " ON {agents} (organization_id, created_at)",
         ],
@@ -85,14 +87,15 @@ class AgentIndex(Projection):
         state = {name: getattr(e, name) for name in STATE_FIELDS}
         state["last_updated_by_id"] = e.created_by_id
         w.execute(
-            "INSERT INTO {agents} (id, organization_id, name, created_at, updated_at, state)"
-            " VALUES (%s, %s, %s, %s, %s, %s)",
+            "INSERT INTO {agents} (id, organization_id, name, created_at, updated_at, hidden,"
+            " state) VALUES (%s, %s, %s, %s, %s, %s, %s)",
             (
                 ids.format_id(ids.AGENT, e.originator_id),
                 e.organization_id,
                 e.name,
                 at,
                 at,
+                int(bool(e.settings.get("hidden"))),
                 json.dumps(state),
             ),
         )
@@ -154,6 +157,14 @@ class AgentIndex(Projection):
         self._change(e, w, change)
         if "tags" in e.changes.get("settings", {}):
             self._tags(ids.format_id(ids.AGENT, e.originator_id), e.changes["settings"]["tags"], w)
+        if "hidden" in e.changes.get("settings", {}):
+            w.execute(
+                "UPDATE {agents} SET hidden = %s WHERE id = %s",
+                (
+                    int(bool(e.changes["settings"]["hidden"])),
+                    ids.format_id(ids.AGENT, e.originator_id),
+                ),
+            )
         if "name" in e.changes:
             w.execute(
                 "UPDATE {agents} SET name = %s WHERE id = %s",
@@ -193,8 +204,11 @@ class AgentQueries:
         tags: list[str] | None = None,
         match_all_tags: bool = False,
         query_text: str | None = None,
+        show_hidden: bool = False,
     ) -> list[AgentRow]:
         clauses = ["organization_id = %s", "deleted = 0"]
+        if not show_hidden:
+            clauses.append("hidden = 0")
         params: list[Any] = [organization_id]
         if name is not None:
             clauses.append("name = %s")
@@ -220,9 +234,10 @@ class AgentQueries:
         )
         return [AgentRow.from_row(row) for row in rows]
 
-    def count(self, organization_id: str) -> int:
+    def count(self, organization_id: str, show_hidden: bool = False) -> int:
+        hidden = "" if show_hidden else " AND hidden = 0"
         rows = self.store.query(
-            "SELECT COUNT(*) FROM agents WHERE organization_id = %s AND deleted = 0",
+            f"SELECT COUNT(*) FROM agents WHERE organization_id = %s AND deleted = 0{hidden}",
             (organization_id,),
         )
         return int(rows[0][0])

@@ -257,8 +257,8 @@ class AgentService:
         self.ctx.settle(self.ctx.app.save_retrying(actor, command))
         return self.get(actor, agent_id)
 
-    def count(self, actor: Actor) -> int:
-        return self.ctx.agents.count(actor.organization_id)
+    def count(self, actor: Actor, show_hidden: bool = False) -> int:
+        return self.ctx.agents.count(actor.organization_id, show_hidden)
 
     def blocks(self, actor: Actor, agent_id: str) -> list[dict[str, Any]]:
         return [dict(b) for b in self.get(actor, agent_id).state["blocks"]]
@@ -308,6 +308,7 @@ class AgentService:
         tags: list[str] | None = None,
         match_all_tags: bool = False,
         query_text: str | None = None,
+        show_hidden: bool = False,
     ) -> list[AgentRow]:
         cursors = {}
         for key, cursor_id in (("after", after), ("before", before)):
@@ -326,4 +327,5 @@ class AgentService:
             tags=tags,
             match_all_tags=match_all_tags,
             query_text=query_text,
+            show_hidden=show_hidden,
         )

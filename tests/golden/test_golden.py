@@ -66,6 +66,10 @@ def upgrade(version: str, views: dict[str, Any]) -> dict[str, Any]:
             assert agent["message_ids"] == []
             listed = in_context(views["agent_messages"][agent["id"]])
             agent["message_ids"] = listed if version == "v0.1.0" else listed[:1]
+    # 0.5.0 shows each agent's hidden flag (Letta's field); no older agent set it.
+    for agent in views["agents"]:
+        assert "hidden" not in agent
+        agent["hidden"] = None
     return views
 
 

@@ -53,9 +53,11 @@ def letta_code() -> Path:
 
 def letta_code_env(base_url: str, home: Path) -> dict[str, str]:
     """What every Letta Code run gets: the server, a home of its own (its settings and
-    sessions), and no self-update (it would reach for the npm registry and take ~10 s)."""
+    sessions), ``letta`` on the PATH (its Task tool starts subagents by that name), and no
+    self-update (it would reach for the npm registry and take ~10 s)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LETTA_")}
     env.update(
+        PATH=f"{letta_code().parent}{os.pathsep}{env.get('PATH', '')}",
         LETTA_BASE_URL=base_url,
         HOME=str(home),
         DISABLE_AUTOUPDATER="1",

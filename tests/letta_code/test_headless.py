@@ -120,3 +120,16 @@ def test_a_long_conversation_is_compacted_and_goes_on(letta: LettaCode) -> None:
         agent = http.get(f"/v1/agents/{first['agent_id']}").json()
     assert agent["model"] == SMALL_MODEL
     assert user_texts(items(letta, conversation))[-1].endswith("more 2")
+
+
+def test_a_subagent_started_by_the_task_tool_runs_as_a_hidden_agent(letta: LettaCode) -> None:
+    task = call("Task", description="say hi", prompt="say hi", subagent_type="general-purpose")
+    result = letta.headless(f"delegate {task}", "--new-agent", *BYPASS)
+    assert "subagent_status=success" in result["result"], result
+    assert "echo: say hi" in result["result"]
+    with httpx.Client(base_url=letta.base_url, timeout=30) as http:
+        shown = {a["id"] for a in http.get("/v1/agents/", params={"limit": 1000}).json()}
+        every = http.get("/v1/agents/", params={"limit": 1000, "show_hidden_agents": True})
+    subagents = [a for a in every.json() if "role:subagent" in a["tags"]]
+    assert len(subagents) == 1 and subagents[0]["hidden"] is True
+    assert subagents[0]["id"] not in shown and result["agent_id"] in shown

@@ -22,7 +22,7 @@ from tests.services import require_program
 pytestmark = [pytest.mark.e2e]
 
 WAIT_SECONDS = 60.0
-PASSED = ("LETTA_BASE_URL", "HOME", "DISABLE_AUTOUPDATER", "LETTA_CODE_TELEM", "NO_COLOR")
+PASSED = ("PATH", "LETTA_BASE_URL", "HOME", "DISABLE_AUTOUPDATER", "LETTA_CODE_TELEM", "NO_COLOR")
 
 
 def artifacts() -> Path:
@@ -38,7 +38,7 @@ class Terminal:
         self.tmux = tmux
         self.name = f"convlog-{uuid.uuid4().hex[:8]}"
         # The session's shell starts from tmux's own environment: the settings go on the line.
-        exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items() if k in PASSED)
+        exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in PASSED)
         script = f"cd {shlex.quote(str(cwd))} && env {exports} {shlex.join(command)}"
         self._tmux("new-session", "-d", "-s", self.name, "-x", "160", "-y", "50", script)
 

@@ -28,7 +28,6 @@ ASKING: dict[str, Any] = {
     "enable_sleeptime": True,
     "max_files_open": 3,
     "per_file_view_window_char_limit": 100,
-    "hidden": True,
     "message_buffer_autoclear": True,
     "initial_message_sequence": [{"role": "user", "content": "hi"}],
     "include_multi_agent_tools": True,
@@ -121,3 +120,19 @@ def test_a_message_by_its_id_in_a_conversation_and_in_an_agents_own_context(
         {"detail": f"Message with id {unknown} not found."},
     )
     assert http.get("/v1/messages/conv-x").status_code == 422
+
+
+def test_hidden_agents_are_left_out_of_lists_and_counts(http: TestClient) -> None:
+    shown = http.post("/v1/agents/", json=AGENT).json()
+    hidden = http.post("/v1/agents/", json={**AGENT, "name": "h", "hidden": True}).json()
+    subagent = http.post("/v1/agents/", json={**AGENT, "tags": ["role:subagent"]}).json()
+    assert (hidden["hidden"], subagent["hidden"], shown["hidden"]) == (True, True, None)
+    assert [a["id"] for a in http.get("/v1/agents/").json()] == [shown["id"]]
+    everyone = http.get("/v1/agents/", params={"show_hidden_agents": True}).json()
+    assert {a["id"] for a in everyone} == {shown["id"], hidden["id"], subagent["id"]}
+    assert http.get("/v1/agents/count").json() == 1
+    assert http.get("/v1/agents/count", params={"show_hidden_agents": True}).json() == 3
+    assert http.get(f"/v1/agents/{hidden['id']}").status_code == 200
+    shown_again = http.patch(f"/v1/agents/{hidden['id']}", json={"hidden": False})
+    assert shown_again.json()["hidden"] is False
+    assert http.get("/v1/agents/count").json() == 2
