@@ -279,6 +279,7 @@ ENDPOINTS = [
         "Retrieve an agent",
         retrieve,
         schemas.AgentStateOut,
+        query=schemas.RetrieveAgentQuery,
         path_ids=AGENT,
         tag="agents",
         errors=(404,),

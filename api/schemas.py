@@ -256,6 +256,30 @@ class ListAgentsQuery(Wire):
 # -- responses ------------------------------------------------------------------------------
 
 
+AgentRelationship = Literal[
+    "agent.blocks",
+    "agent.identities",
+    "agent.managed_group",
+    "agent.pending_approval",
+    "agent.secrets",
+    "agent.sources",
+    "agent.tags",
+    "agent.tools",
+]
+
+
+class RetrieveAgentQuery(Wire):
+    include: list[AgentRelationship] = Field(
+        default_factory=list,
+        description="Letta's choice of relations to load. convlog always answers with all it "
+        "keeps (blocks, tags, tools; sources as an empty list); it keeps no secrets, managed "
+        "groups or identities, and a pending approval is on the conversation.",
+    )
+    include_relationships: list[str] | None = Field(
+        None, description="Deprecated (Letta): as include, answered the same way."
+    )
+
+
 class CountAgentsQuery(Wire):
     show_hidden_agents: bool = Field(False, description="Count agents marked hidden too.")
 
