@@ -8,7 +8,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import auth, compaction, fork, rebuild, retries, seed, tool_turns
+from bench import auth, compaction, fork, letta_code, rebuild, retries, seed, tool_turns
 from bench.backends import Storage, analyze, check_redis, storage
 from bench.fake_model import MODEL as FAKE_MODEL
 from bench.fake_model import fake_openai_process
@@ -51,6 +51,7 @@ class Params:
     search_messages: int  # messages of the agent conversation_search looks through
     search_queries: int
     forks: int  # forks of the short and of the long conversation, each
+    letta_code_runs: int  # Letta Code one-tool headless tasks, after a warm-up one
 
 
 FULL = Params(
@@ -78,6 +79,7 @@ FULL = Params(
     search_messages=10_000,
     search_queries=500,
     forks=200,
+    letta_code_runs=7,
 )
 QUICK = Params(
     conversations=50,
@@ -104,6 +106,7 @@ QUICK = Params(
     search_messages=1000,
     search_queries=50,
     forks=20,
+    letta_code_runs=1,
 )
 
 # The two zero-delay models every turn measurement runs with: the built-in offline model, and
@@ -358,6 +361,9 @@ def run_backend(
             if turn_redis is not None:
                 result["redis"] = check_redis(turn_redis)
             _turns(store.server_env, turn_redis, params, for_turns, result)
+            result["letta_code"] = letta_code.one_tool_task(
+                store.server_env, params.letta_code_runs
+            )
     except Exception as exc:
         log.error("  %s failed: %s", backend, exc)
         result["error"] = "".join(traceback.format_exception(exc))

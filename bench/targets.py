@@ -21,6 +21,14 @@ class Target:
 
 TARGETS: tuple[Target, ...] = (
     Target(
+        "letta_code_task_server_cpu",
+        "server CPU of Letta Code's one-tool headless task (letta -p, a Bash call), median",
+        ("letta_code", "server_cpu_ms"),
+        "<=",
+        100.0,
+        "ms",
+    ),
+    Target(
         "auth_added_p50",
         "what checking an API key adds to GET /v1/agents/count, p50 (median over rounds)",
         ("auth", "added_p50_ms"),
