@@ -80,6 +80,10 @@ MessageType = Literal[
     "tool_return_message",
     "approval_request_message",
     "approval_response_message",
+    # A compaction's notices (JSON sends with include_compaction_messages); listings show a
+    # summary as the user_message Letta lists it as, so these select nothing there.
+    "summary_message",
+    "event_message",
 ]
 
 

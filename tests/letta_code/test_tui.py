@@ -1,6 +1,7 @@
-"""Letta Code's interactive TUI against convlog, driven under tmux as a user would type: a new
-agent, a task with its shell tool, then ``/compact all``. The screens are kept as artifacts
-(``.cache/artifacts/`` in the checkout; ``CONVLOG_TEST_ARTIFACTS`` moves them)."""
+"""Letta Code's interactive TUI against convlog, driven under tmux as a user would type (its
+main path: a new agent, tasks with its shell and file tools, a compaction, resuming, a new
+conversation). The screens are kept as artifacts (``.cache/artifacts/`` in the checkout;
+``CONVLOG_TEST_ARTIFACTS`` moves them)."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class Terminal:
         self.name = f"convlog-{uuid.uuid4().hex[:8]}"
         # The session's shell starts from tmux's own environment: the settings go on the line.
         exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in PASSED)
-        script = f"cd {shlex.quote(str(cwd))} && env {exports} {shlex.join(command)}"
+        # The pause keeps the last screen readable after the program exits.
+        script = f"cd {shlex.quote(str(cwd))} && env {exports} {shlex.join(command)}; sleep 600"
         self._tmux("new-session", "-d", "-s", self.name, "-x", "160", "-y", "50", script)
 
     def _tmux(self, *args: str) -> str:
@@ -69,32 +71,81 @@ class Terminal:
 
 
 @pytest.fixture
-def terminal(letta: LettaCode) -> Iterator[Terminal]:
+def tui(letta: LettaCode) -> Iterator[Callable[..., Terminal]]:
+    """Starts ``letta`` with the given arguments in a tmux session of its own."""
     tmux = require_program("tmux", "the TUI test drives Letta Code in a tmux session")
     env = letta_code_env(letta.base_url, letta.home)
-    command = [str(letta.binary), "--new-agent", "--permission-mode", "bypassPermissions"]
-    session = Terminal(tmux, command, letta.workdir, env)
+    started: list[Terminal] = []
+
+    def start(*args: str) -> Terminal:
+        command = [str(letta.binary), *args, "--permission-mode", "bypassPermissions"]
+        started.append(Terminal(tmux, command, letta.workdir, env))
+        return started[-1]
+
     try:
-        yield session
+        yield start
     finally:
-        (artifacts() / "letta-code-tui-last.txt").write_text(session.screen())
-        session.close()
+        for n, session in enumerate(started):
+            (artifacts() / f"letta-code-tui-session-{n + 1}.txt").write_text(session.screen())
+            session.close()
 
 
-def test_a_task_with_the_shell_tool_and_a_compaction_in_the_tui(
-    terminal: Terminal, letta: LettaCode
-) -> None:
-    terminal.wait_for("its prompt", lambda s: "Letta Code v0.21.7" in s and "yolo" in s)
-    terminal.type('make it [[call Bash {"command": "echo from-the-tui > tui.txt"}]]')
-    screen = terminal.wait_for("the tool's result", lambda s: "tool said:" in s)
-    (artifacts() / "letta-code-tui-task.txt").write_text(screen)
+def ready(screen: str) -> bool:
+    return "Letta Code v0.21.7" in screen and "yolo" in screen
+
+
+def test_the_tuis_main_path(tui: Callable[..., Terminal], letta: LettaCode) -> None:
+    """A new agent; a task with the shell tool and one with a file tool; /compact all; quit;
+    resume the conversation; /new for a second conversation on the same agent."""
+    first = tui("--new-agent")
+    first.wait_for("its prompt", ready)
+    first.type('make it [[call Bash {"command": "echo from-the-tui > tui.txt"}]]')
+    screen = first.wait_for("the tool's result", lambda s: "tool said:" in s)
     assert "Bash(echo from-the-tui > tui.txt)" in screen
     assert (letta.workdir / "tui.txt").read_text() == "from-the-tui\n"
-
-    terminal.type("/compact all")
-    screen = terminal.wait_for("the summary", lambda s: "Generate the summary" in s)
+    target = letta.workdir / "notes.md"
+    first.type(f'[[call Write {{"file_path": "{target}", "content": "# notes"}}]]')
+    first.wait_for("the file written", lambda s: "Successfully wrote" in s)
+    assert target.read_text() == "# notes"
+    first.type("/compact all")
+    screen = first.wait_for("the summary", lambda s: "Generate the summary" in s)
     (artifacts() / "letta-code-tui-compact.txt").write_text(screen)
+    first.type("/exit")
+    first.wait_for("its goodbye", lambda s: "Resume this agent with" in s)
+
     with httpx.Client(base_url=letta.base_url, timeout=30) as http:
         (agent,) = [a for a in http.get("/v1/agents/").json() if a["name"] == "Letta Code"]
         events = http.get(f"/v1/conversations/{agent['id']}/events", params={"limit": 1000})
-    assert "convlog.Conversation.Compacted" in [e["type"] for e in events.json()]
+        assert "convlog.Conversation.Compacted" in [e["type"] for e in events.json()]
+
+        again = tui()
+        screen = again.wait_for("the resumed conversation", lambda s: "Resuming conversation" in s)
+        assert "> make it [[call Bash" in screen  # the history, read back from the server
+        again.type("after the resume")
+        again.wait_for("the answer", lambda s: "after the resume [context=" in s)
+        own = http.get(f"/v1/conversations/{agent['id']}/messages", params={"limit": 1}).json()
+        # The same conversation, on from its compacted context: system, summary, this prompt.
+        assert own[0]["content"].endswith("after the resume [context=3]"), own[0]["content"]
+
+        again.type("/new")
+        again.wait_for("a new conversation", lambda s: "Started new conversation" in s)
+        again.type("in the second conversation")
+        again.wait_for("its answer", lambda s: "in the second conversation [context=" in s)
+        listed = http.get("/v1/conversations/", params={"agent_id": agent["id"]}).json()
+    assert len(listed) == 1, listed
+    said = http_texts(letta, listed[0]["id"])
+    assert said[-1].endswith("in the second conversation")
+
+
+def http_texts(letta: LettaCode, conversation_id: str) -> list[str]:
+    with httpx.Client(base_url=letta.base_url, timeout=30) as http:
+        found = http.get(
+            f"/v1/conversations/{conversation_id}/messages", params={"order": "asc"}
+        ).json()
+    texts = []
+    for item in found:
+        if item["message_type"] == "user_message":
+            content = item["content"]
+            parts = content if isinstance(content, list) else [{"text": content}]
+            texts.append("".join(str(p.get("text", "")) for p in parts))
+    return texts
