@@ -133,3 +133,40 @@ def test_a_subagent_started_by_the_task_tool_runs_as_a_hidden_agent(letta: Letta
     subagents = [a for a in every.json() if "role:subagent" in a["tags"]]
     assert len(subagents) == 1 and subagents[0]["hidden"] is True
     assert subagents[0]["id"] not in shown and result["agent_id"] in shown
+
+
+def test_the_json_subcommands(letta: LettaCode) -> None:
+    """``letta agents|messages|blocks …``: Letta Code's own commands over the REST API."""
+    made = letta.headless("pelicans fly over the bay", "--new-agent")
+    agent = made["agent_id"]
+
+    def json_of(*args: str) -> Any:
+        done = letta.run(*args)
+        assert done.returncode == 0, f"{args}: {done.stdout[-500:]} {done.stderr[-500:]}"
+        return json.loads(done.stdout)
+
+    listed = json_of("agents", "list", "--query", "Letta Code")["body"]
+    assert agent in [a["id"] for a in listed]
+    # The agent's own context (its default conversation): headless runs used a conversation
+    # of their own, so it holds the system message alone.
+    own = json_of("messages", "list", "--agent", agent)
+    assert [m["message_type"] for m in own] == ["system_message"]
+    found = json_of("messages", "search", "--query", "pelicans", "--agent", agent)
+    assert found and {f["agent_id"] for f in found} == {agent}
+    assert {f["message_type"] for f in found} <= {"user_message", "assistant_message"}
+    blocks = json_of("blocks", "list", "--agent", agent)["body"]
+    persona = next(b for b in blocks if b["label"] == "persona")
+    other = letta.headless("a second agent", "--new-agent")["agent_id"]
+    copied = json_of(
+        "blocks", "copy", "--block-id", persona["id"], "--label", "persona-copy", "--agent", other
+    )
+    assert copied["sourceBlock"]["id"] == persona["id"]
+    labels = [b["label"] for b in json_of("blocks", "list", "--agent", other)["body"]]
+    assert "persona-copy" in labels
+    # Sharing another agent's own block is refused (convlog shares only standalone blocks):
+    # Letta Code shows the server's reason.
+    refused = letta.run("blocks", "attach", "--block-id", persona["id"], "--agent", other)
+    assert refused.returncode != 0
+    assert (
+        "only blocks created with POST /v1/blocks/ can be shared" in refused.stdout + refused.stderr
+    )
