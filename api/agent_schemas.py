@@ -71,8 +71,11 @@ def refuse_and_move(data: Any, unsupported: tuple[str, ...], verb: str) -> Any:
     given = sorted(k for k in unsupported if _given(data.get(k)))
     if given:
         raise ValueError(f"convlog does not support {verb} {', '.join(given)}")
+    given_settings = data.get("model_settings")
+    if given_settings is not None and not isinstance(given_settings, dict):
+        return data  # not an object: its own validation answers 422
     data = dict(data)
-    settings = dict(data.get("model_settings") or {})
+    settings = dict(given_settings or {})
     for legacy, key in LEGACY_MODEL_FIELDS.items():
         value = data.pop(legacy, None)
         if value is None:

@@ -136,3 +136,8 @@ def test_hidden_agents_are_left_out_of_lists_and_counts(http: TestClient) -> Non
     shown_again = http.patch(f"/v1/agents/{hidden['id']}", json={"hidden": False})
     assert shown_again.json()["hidden"] is False
     assert http.get("/v1/agents/count").json() == 2
+
+
+def test_model_settings_that_are_not_an_object_are_a_422(http: TestClient) -> None:
+    body = {**AGENT, "model_settings": [None, None], "max_tokens": 5}
+    assert http.post("/v1/agents/", json=body).status_code == 422
