@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any
 
 from service.services import Services
+from service.message_search import MessageSearch
 from tests.actors import DEFAULT_ACTOR
 
 
@@ -24,7 +25,7 @@ def _messages(services: Services, path_id: str) -> list[Any]:
 def expected_views(services: Services, render: ModuleType) -> dict[str, Any]:
     actor = DEFAULT_ACTOR
     agents = services.agents.list(
-        actor, name=None, ascending=True, after=None, before=None, limit=1000
+        actor, name=None, ascending=True, after=None, before=None, limit=1000, show_hidden=True
     )
     conversations = services.conversations.list(
         actor,
@@ -58,4 +59,6 @@ def expected_views(services: Services, render: ModuleType) -> dict[str, Any]:
             row.conversation_id: _messages(services, row.conversation_id) for row in conversations
         },
         "runs": [render.run(row) for row in runs],
+        # Since 0.5.0: the organization-wide search (POST /v1/messages/search).
+        "message_search": services.message_search.search(actor, MessageSearch("hello")),
     }

@@ -165,6 +165,28 @@ def _since_0_4_0(services: Services) -> None:
     asyncio.run(send())
 
 
+def _since_0_5_0(services: Services) -> None:
+    """Since 0.5.0: agents as Letta Code makes them (hidden, a role:subagent one, the web tools,
+    the legacy max_tokens applied as model_settings)."""
+    actor = DEFAULT_ACTOR
+    services.agents.create(
+        actor,
+        AgentSpec(
+            name="coder",
+            model="letta/auto",
+            include_base_tools=False,
+            tools=["web_search", "fetch_webpage"],
+            settings={"tags": ["origin:letta-code"], "model_settings": {"max_output_tokens": 2000}},
+        ),
+    )
+    services.agents.create(
+        actor, AgentSpec(name="helper", settings={"tags": ["role:subagent"], "hidden": True})
+    )
+    quiet = services.agents.create(actor, AgentSpec(name="quiet", settings={"hidden": True}))
+    services.agents.update(actor, quiet.id, {"settings": {"hidden": False}})
+    _turn(services, quiet.id, "hello from 0.5.0")
+
+
 def populate(services: Services) -> None:
     """A bit of everything the release can record."""
     actor = DEFAULT_ACTOR
@@ -203,6 +225,7 @@ def populate(services: Services) -> None:
     _tools(services, ann.id)
     _since_0_3_0(services, ann.id, first.conversation_id)
     _since_0_4_0(services)
+    _since_0_5_0(services)
 
 
 def dump_log(services: Services) -> list[dict[str, Any]]:
