@@ -10,8 +10,8 @@ import json
 from types import ModuleType
 from typing import Any
 
-from service.services import Services
 from service.message_search import MessageSearch
+from service.services import Services
 from tests.actors import DEFAULT_ACTOR
 
 
