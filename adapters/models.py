@@ -20,6 +20,7 @@ it and ``ANTHROPIC_…`` together is refused.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -64,6 +65,8 @@ class ProviderConfig:
         return f"ProviderConfig(base_url={self.base_url!r}, api_key=<{key}>, wire={self.wire!r})"
 
 
+# How long a provider's list of models is reused before it is asked again.
+MODEL_LIST_SECONDS = 60.0
 AUTO_HANDLES = ("letta/auto", "letta/auto-fast", "letta/auto-chat")
 
 
@@ -154,6 +157,7 @@ class ModelRouter:
         self.providers = {normalize_provider(name): config for name, config in providers.items()}
         self.timeout_seconds = timeout_seconds
         self.auto_model = auto_model
+        self._names: dict[str, tuple[float, list[str]]] = {}  # provider -> (when, its models)
         self._builtin = BuiltinModel()
         self._adapters: dict[str, OpenAICompatibleModel | AnthropicModel] = {}
 
@@ -213,8 +217,9 @@ class ModelRouter:
         return adapter
 
     async def list_models(self) -> list[ModelInfo]:
-        """The built-in model, then each configured provider's models (asked of it). A
-        provider that cannot be reached is left out of the list, with a warning in the log.
+        """The built-in model, then each configured provider's models (asked of it, at most
+        once a minute). A provider that cannot be reached is left out of the list, with a
+        warning in the log (and asked again next time).
         """
         found = [ModelInfo(BUILTIN_HANDLE, BUILTIN_PROVIDER, BUILTIN_PROVIDER, None)]
         if self.auto_model is not None:
@@ -224,7 +229,7 @@ class ModelRouter:
             found += [ModelInfo(h, "letta", wire, endpoint) for h in AUTO_HANDLES]
         for provider, config in sorted(self.providers.items()):
             try:
-                names = await self._http_adapter(provider).list_model_names()
+                names = await self._model_names(provider)
             except ModelError as exc:
                 log.warning("could not list the models of provider %s: %s", provider, exc.detail)
                 continue
@@ -233,6 +238,17 @@ class ModelRouter:
                 for name in sorted(names)
             ]
         return found
+
+    async def _model_names(self, provider: str) -> list[str]:
+        """A provider's models, asked at most once a minute: every Letta Code start (and
+        subagent) lists the models, and a provider's list changes far more slowly."""
+        now = time.monotonic()
+        cached = self._names.get(provider)
+        if cached is not None and now - cached[0] < MODEL_LIST_SECONDS:
+            return cached[1]
+        names = await self._http_adapter(provider).list_model_names()
+        self._names[provider] = (now, names)
+        return names
 
     def payload(self, request: ModelRequest) -> dict[str, Any]:
         request = replace(request, handle=self.resolve(request.handle))

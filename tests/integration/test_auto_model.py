@@ -57,3 +57,17 @@ def test_a_turn_on_letta_auto_reaches_the_target_model(fake_openai: FakeOpenAI) 
     [sent] = fake_openai.requests
     assert sent.body["model"] == "gpt-fake-mini"
     assert sent.authorization == "Bearer sk-fake"
+
+
+def test_a_providers_model_list_is_asked_once_a_minute(fake_openai: FakeOpenAI) -> None:
+    router = ModelRouter({"openai": ProviderConfig(fake_openai.base_url, "sk-test")})
+
+    async def twice() -> tuple[list[str], list[str]]:
+        first = [m.handle for m in await router.list_models()]
+        fake_openai.models = ["gpt-new"]  # the provider changed its list meanwhile
+        second = [m.handle for m in await router.list_models()]
+        await router.aclose()
+        return first, second
+
+    first, second = asyncio.run(twice())
+    assert first == second and "openai/gpt-fake" in first
