@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,14 +51,20 @@ class LettaCode:
     home: Path
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(self.binary), *args],
-            cwd=self.workdir,
-            env=letta_code_env(self.base_url, self.home),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        # Its output goes to a file, not a pipe: Letta Code exits right after writing, and
+        # Node drops what a pipe had not taken yet (a long listing was cut at 64 KiB).
+        with tempfile.TemporaryFile("w+") as out:
+            done = subprocess.run(
+                [str(self.binary), *args],
+                cwd=self.workdir,
+                env=letta_code_env(self.base_url, self.home),
+                stdout=out,
+                stderr=subprocess.PIPE,
+                text=True,
+                timeout=timeout,
+            )
+            out.seek(0)
+            return subprocess.CompletedProcess(done.args, done.returncode, out.read(), done.stderr)
 
     def headless(self, prompt: str, *args: str) -> dict[str, Any]:
         """``letta -p PROMPT --output-format json …``: its result, which must be a success."""
