@@ -30,6 +30,7 @@ from api.config import EdgeConfig
 from api.endpoint import Call, Endpoint
 from api.errors import HANDLERS, on_unexpected
 from api.guard import Guard
+from api.request_ids import RequestIds
 from service.services import Services
 
 try:
@@ -100,7 +101,7 @@ SLASHLESS = ("/v1/health/",)
 
 
 def _middleware(edge: EdgeConfig) -> list[Middleware]:
-    found = [Middleware(Guard, edge=edge)]
+    found = [Middleware(RequestIds), Middleware(Guard, edge=edge)]
     if edge.cors_origins:  # preflight answers and CORS headers, for the allowed origins only
         cors = Middleware(
             CORSMiddleware,

@@ -17,6 +17,7 @@ from api.auth import actor_of
 from api.config import EdgeConfig
 from api.errors import EXPECTED, RequestInvalid, unavailable, unexpected, validation_errors
 from domain import ids
+from service import log_context
 from service.actor import Actor
 from service.services import Services
 
@@ -71,7 +72,12 @@ class Endpoint:
             if edge.outages and not self.public and not services.database_up():
                 return unavailable(request, "no heartbeat", edge.retry_after_seconds)
             try:
-                return await self.handler(await self.parse(request))
+                call = await self.parse(request)
+                log_context.bind(
+                    organization_id=call.actor.organization_id,
+                    conversation_id=call.path.get("conversation_id"),
+                )
+                return await self.handler(call)
             except EXPECTED:
                 raise
             except Exception as exc:

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from runtime import logs
 from runtime.settings import Settings, SettingsError
-
-
-def _logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
 
 
 def serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -33,6 +27,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        # JSON lines: uvicorn's own loggers go through ours (its default config prints text).
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
         access_log=settings.log_level == "debug",
         http=with_header_deadline(settings.header_timeout_seconds),
         timeout_keep_alive=max(1, round(settings.keep_alive_seconds)),
@@ -197,7 +193,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"convlog: {exc}", file=sys.stderr)
         return 2
-    _logging(settings.log_level)
+    logs.configure(settings.log_level, settings.log_format)
     from runtime.bootstrap import DatabaseUnreachable
 
     try:

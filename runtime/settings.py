@@ -36,6 +36,8 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8283
     log_level: str = "info"
+    # "text", or "json": one JSON object per line, with request/run/conversation/organization
+    log_format: str = "text"
     # seconds between checks for events written by other processes
     projection_poll_interval: float = 0.5
     # events per projection transaction (catch-up and rebuild)
@@ -186,6 +188,7 @@ class Settings:
             host=env.get("CONVLOG_HOST") or "127.0.0.1",
             port=integer("CONVLOG_PORT", 8283, 0, 65535),
             log_level=log_level,
+            log_format=_log_format(raw("CONVLOG_LOG_FORMAT")),
             projection_poll_interval=number("CONVLOG_PROJECTION_POLL_INTERVAL", 0.5, 0.01, 3600),
             projection_batch_size=integer("CONVLOG_PROJECTION_BATCH_SIZE", 500, 1, 100_000),
             db_pool_size=integer("CONVLOG_DB_POOL_SIZE", 10, 1, 1000),
@@ -234,6 +237,14 @@ def masked(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _log_format(text: str | None) -> str:
+    if text in (None, "", "text"):
+        return "text"
+    if text == "json":
+        return "json"
+    raise SettingsError(f"CONVLOG_LOG_FORMAT must be text or json, not {text!r}")
 
 
 def _private_fetches(text: str | None) -> bool:

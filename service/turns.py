@@ -33,7 +33,7 @@ from domain.model_settings import check_model_settings, check_with_tools
 from domain.skills import available_skills, skills_of
 from projections.message_reads import tool_results
 from projections.processes import ProcessRegistry
-from service import frames
+from service import frames, log_context
 from service.actor import Actor
 from service.claims import Claims
 from service.compaction import CompactionService
@@ -258,6 +258,11 @@ class TurnService:
     # -- running -----------------------------------------------------------------------------
 
     async def _execute(self, turn: Turn) -> None:
+        log_context.bind(
+            run_id=turn.run_id,
+            conversation_id=ids.format_id(ids.CONVERSATION, turn.stream_id),
+            organization_id=turn.actor.organization_id,
+        )
         renewal = asyncio.create_task(self.claims.keep(turn))
         try:
             await self.loop.run(turn)
