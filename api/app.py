@@ -8,6 +8,7 @@ from dataclasses import replace
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
+from anyio import to_thread
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -30,7 +31,8 @@ from api.config import EdgeConfig
 from api.endpoint import Call, Endpoint
 from api.errors import HANDLERS, on_unexpected
 from api.guard import Guard
-from api.request_ids import RequestIds
+from api.observe import Observe
+from service import metrics
 from service.services import Services
 
 try:
@@ -53,6 +55,11 @@ async def health(call: Call) -> Response:
     states = await call.services.health()
     status = "ok" if all(v == "ok" for v in states.values()) else "degraded"
     return JSONResponse({**_versions(), "status": status, **states})
+
+
+async def prometheus(call: Call) -> Response:
+    body = await to_thread.run_sync(metrics.render, call.services.readings)
+    return Response(body, media_type=metrics.CONTENT_TYPE)
 
 
 async def ready(call: Call) -> Response:
@@ -85,6 +92,16 @@ ENDPOINTS: list[Endpoint] = [
         public=True,
         errors=(503,),
     ),
+    Endpoint(
+        "GET",
+        "/metrics",
+        "metrics",
+        "Prometheus metrics: server-wide figures, no tenant's ids or words",
+        prometheus,
+        str,
+        tag="health",
+        public=True,
+    ),
     *conversations.ENDPOINTS,
     *turns.ENDPOINTS,
     *agents.ENDPOINTS,
@@ -101,7 +118,7 @@ SLASHLESS = ("/v1/health/",)
 
 
 def _middleware(edge: EdgeConfig) -> list[Middleware]:
-    found = [Middleware(RequestIds), Middleware(Guard, edge=edge)]
+    found = [Middleware(Observe), Middleware(Guard, edge=edge)]
     if edge.cors_origins:  # preflight answers and CORS headers, for the allowed origins only
         cors = Middleware(
             CORSMiddleware,

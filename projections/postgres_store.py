@@ -126,6 +126,11 @@ class PostgresViewStore(ViewStore):
             rows: list[Any] = cur.fetchall()
             return rows
 
+    def pool_use(self) -> dict[str, int]:
+        """Connections of the views' pool: open, idle, and requests waiting for one."""
+        stats = self._pool.get_stats()
+        return {k: stats.get(k, 0) for k in ("pool_size", "pool_available", "requests_waiting")}
+
     def compile(self, template: str, tables: Mapping[str, str]) -> Any:
         return _compile(template, tuple(sorted(tables.items())))
 

@@ -36,6 +36,7 @@ from service.context import Context
 from service.conversations import ConversationService
 from service.event_log import EventLog, StoredHistory
 from service.keys import KeyService
+from service.metrics import Readings
 from service.model import ChatModel
 from service.ports import ChunkLog, Lock, Signals
 from service.runs import RunService
@@ -226,7 +227,43 @@ def build(settings: Settings, model: ChatModel | None = None, *, catch_up: bool 
         starters,
         closers,
         probes,
+        readings(ctx),
     )
+
+
+def readings(ctx: Context) -> Readings:
+    """The gauges read when /metrics is scraped: projection lag, and on PostgreSQL the use of
+    the event store's and the views' connection pools."""
+    found = Readings()
+    found.add(
+        "convlog_projection_lag_events",
+        "Events some projection of this process has still to apply",
+        (),
+        lambda: {(): float(ctx.projector.lag())},
+    )
+    pools: dict[str, Callable[[], dict[str, int]]] = {}
+    views_pool = getattr(ctx.store, "pool_use", None)  # PostgreSQL's views store has one
+    if views_pool is not None:
+        pools["views"] = views_pool
+    event_pool = getattr(getattr(ctx.app.recorder, "datastore", None), "pool", None)
+    if event_pool is not None and hasattr(event_pool, "get_stats"):
+        pools["log"] = lambda: {
+            k: int(v)
+            for k, v in event_pool.get_stats().items()
+            if k in ("pool_size", "pool_available", "requests_waiting")
+        }
+
+    def pool_use() -> dict[tuple[str, ...], float]:
+        return {(pool, k): float(v) for pool, read in pools.items() for k, v in read().items()}
+
+    found.add(
+        "convlog_database_pool_connections",
+        "Database connections by pool (log, views) and state (pool_size, pool_available, "
+        "requests_waiting)",
+        ("pool", "state"),
+        pool_use,
+    )
+    return found
 
 
 Hooks = list[Callable[[], Awaitable[None]]]

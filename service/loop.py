@@ -24,7 +24,7 @@ from domain.errors import BadRequest
 from domain.skills import request_system_prompt
 from projections.messages import image_urls, plain_text
 from projections.runs import RunQueries
-from service import wire
+from service import metrics, wire
 from service.compaction import Compaction, CompactionService, estimate_tokens
 from service.context import Context
 from service.context_window import ContextCache
@@ -169,12 +169,15 @@ class StepLoop:
                         await self._stream_fragment(turn, step, item, calls)
 
         task = asyncio.create_task(consume())
+        called = time.perf_counter()
         next_db_check = time.monotonic() + CANCEL_POLL_SECONDS
         while True:
             done, _ = await asyncio.wait({task}, timeout=0.05)
             if done:
                 task.result()  # re-raises the model's error
-                return builder.answer()
+                answer = builder.answer()
+                metrics.model_call(request.handle, time.perf_counter() - called, answer.usage)
+                return answer
             if self.signals.is_cancelled(turn.run_id) or (
                 time.monotonic() >= next_db_check and await self._cancelled_in_log(turn)
             ):

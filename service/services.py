@@ -18,6 +18,7 @@ from service.context import Context
 from service.conversations import ConversationService
 from service.keys import KeyService
 from service.message_search import MessageSearchService
+from service.metrics import Readings
 from service.model import ChatModel, ModelCatalog
 from service.runs import RunService
 from service.turns import TurnService
@@ -43,6 +44,8 @@ class Services:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Other services to report on in health checks, by name (Redis): each answers or raises.
     probes: dict[str, Callable[[], Awaitable[object]]] = field(default_factory=dict)
+    # Gauges read when /metrics is scraped (projection lag, database pools).
+    readings: Readings = field(default_factory=Readings)
 
     @cached_property
     def message_search(self) -> MessageSearchService:

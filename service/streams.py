@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ class TurnStream:
         self.seq = 0
         self.queue: asyncio.Queue[Chunk | None] = asyncio.Queue(QUEUE_FRAMES)
         self.detached = False  # nobody reads the request's frames any more
+        self.first_at: float | None = None  # perf_counter() of the first frame
         self.stall_seconds = STALL_SECONDS
 
     def wanted(self, message_type: str) -> bool:
@@ -48,6 +50,8 @@ class TurnStream:
 
     async def emit(self, payload: dict[str, Any] | None, error: bool = False) -> None:
         """Queue one frame (``None`` payload = ``[DONE]``); background runs number them."""
+        if self.first_at is None:
+            self.first_at = time.perf_counter()
         self.seq += 1
         if payload is None:
             frame, final = frames.DONE, True

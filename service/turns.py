@@ -33,7 +33,7 @@ from domain.model_settings import check_model_settings, check_with_tools
 from domain.skills import available_skills, skills_of
 from projections.message_reads import tool_results
 from projections.processes import ProcessRegistry
-from service import frames, log_context
+from service import frames, log_context, metrics
 from service.actor import Actor
 from service.claims import Claims
 from service.compaction import CompactionService
@@ -137,6 +137,7 @@ class TurnService:
         if not await self.lock.acquire(turn.lock_key, turn.lock_token, self.claims.lock_seconds):
             active, retry_of = await to_thread.run_sync(self._holder, turn)
             if active is None or retry_of != active:
+                metrics.BUSY.inc()
                 raise Busy(BUSY, active)
             turn.retry_of = active
             return
@@ -325,6 +326,11 @@ class TurnService:
         result = turn.result
         if result.error is None and turn.retry_of is None:  # a retry keeps the run's usage
             result.usage = turn.usage()
+        if turn.retry_of is None and turn.replay is None:
+            first = turn.stream.first_at
+            metrics.turn_ended(
+                result.stop_reason, turn.steps, None if first is None else first - turn.started
+            )
         try:
             await turn.stream.emit(frames.stop_reason(result.stop_reason))
             if result.error is not None:

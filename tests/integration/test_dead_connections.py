@@ -7,6 +7,7 @@ from __future__ import annotations
 import psycopg
 
 from service.agents import AgentSpec
+from service.metrics import render
 from service.services import Services
 from tests.actors import DEFAULT_ACTOR
 
@@ -29,3 +30,11 @@ def test_dropped_connections_are_replaced_without_an_error(
         assert services.agents.get(DEFAULT_ACTOR, agent.id).id == agent.id
     row = services.conversations.create(DEFAULT_ACTOR, agent.id)
     assert services.conversations.get(DEFAULT_ACTOR, row.conversation_id).id == row.id
+
+
+def test_the_metrics_show_both_pools_on_postgresql(pg_services: tuple[Services, str, str]) -> None:
+    services, _, _ = pg_services
+    text = render(services.readings).decode()
+    for pool in ("log", "views"):
+        assert f'convlog_database_pool_connections{{pool="{pool}",state="pool_size"}}' in text
+    assert "convlog_projection_lag_events 0.0" in text

@@ -1101,8 +1101,9 @@ def resume_a_run(p: Pick) -> Attempt:
 
 # -- the catalog: every route, and how B attacks it -----------------------------------------
 
-# Served without a key, and about the server only (health and readiness): no isolation check.
-PUBLIC_PREFIX = "/v1/health/"
+# Served without a key, and about the server only (health, readiness and the metrics): no
+# isolation check, but the metrics are checked to show nothing of A's (below).
+PUBLIC = ("/v1/health/", "/v1/health/ready", "/metrics")
 
 CONVERSATION = "/v1/conversations/{conversation_id}"
 AGENT = "/v1/agents/{agent_id}"
@@ -1220,7 +1221,7 @@ def world() -> Iterator[World]:
 def test_every_route_is_in_the_catalog() -> None:
     served = {(e.method, e.path) for e in ENDPOINTS}
     public = {(e.method, e.path) for e in ENDPOINTS if e.public}
-    assert all(path.startswith(PUBLIC_PREFIX) for _, path in public), (
+    assert all(path in PUBLIC for _, path in public), (
         f"a new public route: make sure it shows nothing of any tenant's: {sorted(public)}"
     )
     missing = served - public - CATALOG.keys()
@@ -1228,6 +1229,14 @@ def test_every_route_is_in_the_catalog() -> None:
     assert not CATALOG.keys() - served, (
         f"CATALOG names routes that are gone: {CATALOG.keys() - served}"
     )
+
+
+def test_the_metrics_show_nothing_of_any_tenant(world: World) -> None:
+    answer = world.b.api.send(Request("GET", "/metrics", {}, None))
+    assert answer.status_code == 200
+    assert "convlog_turns_total" in answer.text  # the tenants' turns are counted…
+    assert not secrets_in(answer.text) & world.secrets  # …but none of A's ids or words shows
+    assert "amark" not in answer.text and "bmark" not in answer.text
 
 
 def test_the_tenants_start_apart(world: World) -> None:
