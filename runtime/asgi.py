@@ -14,6 +14,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from api.app import create_app
+from runtime import logs
 from runtime.bootstrap import open_services
 from runtime.settings import Settings
 from service.services import Services
@@ -58,6 +59,14 @@ def _beat(services: Services, interval: float, stop: threading.Event) -> None:
             services.heartbeat()
         except Exception:
             log.warning("could not write this process's heartbeat; retrying", exc_info=True)
+
+
+def from_environment() -> Starlette:
+    """The app of one worker of ``convlog serve --workers N`` (each reads the settings, and
+    sets up its own logging: a worker is a process of its own)."""
+    settings = Settings.from_env()
+    logs.configure(settings.log_level, settings.log_format)
+    return create(settings)
 
 
 def create(settings: Settings | None = None) -> Starlette:

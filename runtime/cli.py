@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -13,10 +16,62 @@ from runtime import logs
 from runtime.settings import Settings, SettingsError
 
 
-def serve(settings: Settings, args: argparse.Namespace) -> int:
+def _workers(text: str) -> str:
+    if text == "auto" or (text.isdigit() and 1 <= int(text) <= 64):
+        return text
+    raise argparse.ArgumentTypeError(f"--workers takes 1 to 64 or auto, not {text!r}")
+
+
+ONE_PROCESS = (
+    "convlog: --workers {n} needs PostgreSQL (DATABASE_URL=postgresql://…): the {backend} "
+    "store is one process's. Run one worker, or point every worker at PostgreSQL."
+)
+NO_REDIS = (
+    "%d workers without Redis: each has its own fast lock and background streams. One run per "
+    "conversation still holds (the claim in the log), cancels reach every worker through the "
+    "log, but a background run's stream resumes only on the worker running it (the others "
+    "answer 503). Set REDIS_URL to share them."
+)
+
+
+def serve_workers(settings: Settings, workers: int) -> int:
+    """N processes on one port, as N servers behind a load balancer would be: each builds its
+    own services from the same settings (the environment), shares the log and the views in
+    PostgreSQL, and Redis when set. Metrics add up across them (prometheus-client's
+    multiprocess mode)."""
+    if settings.backend != "postgres":
+        print(ONE_PROCESS.format(n=workers, backend=settings.backend), file=sys.stderr)
+        return 2
+    if settings.redis_url is None:
+        logging.getLogger("convlog").warning(NO_REDIS, workers)
+    # What the workers read: the address they serve (it decides CONVLOG_AUTH's default), and
+    # where their metrics meet.
+    os.environ["CONVLOG_HOST"], os.environ["CONVLOG_PORT"] = settings.host, str(settings.port)
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="convlog-metrics-"))
     import uvicorn
 
+    uvicorn.run(
+        "runtime.asgi:from_environment",
+        factory=True,
+        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None if settings.log_format == "json" else uvicorn.config.LOGGING_CONFIG,
+        access_log=settings.log_level == "debug",
+        http="runtime.http:FromEnvironment",
+        timeout_keep_alive=max(1, round(settings.keep_alive_seconds)),
+    )
+    return 0
+
+
+def serve(settings: Settings, args: argparse.Namespace) -> int:
     settings = replace(settings, host=args.host or settings.host, port=args.port or settings.port)
+    workers = (os.cpu_count() or 1) if args.workers == "auto" else int(args.workers)
+    if workers > 1:
+        return serve_workers(settings, workers)
+    import uvicorn
+
     # Validate and open the stores before binding, so a bad setting fails loudly and early.
     from runtime.asgi import create
     from runtime.http import with_header_deadline
@@ -163,6 +218,13 @@ def parser() -> argparse.ArgumentParser:
     p = commands.add_parser("serve", help="run the HTTP API")
     p.add_argument("--host", help="bind address (default CONVLOG_HOST or 127.0.0.1)")
     p.add_argument("--port", type=int, help="port (default CONVLOG_PORT or 8283)")
+    p.add_argument(
+        "--workers",
+        default="1",
+        type=_workers,
+        help="processes serving the port: a number, or auto (one per CPU); more than one "
+        "needs PostgreSQL (docs/workers.md)",
+    )
     p.set_defaults(run=serve)
     keys = commands.add_parser("keys", help="API keys (CONVLOG_AUTH=required asks for one)")
     key_actions = keys.add_subparsers(dest="action", required=True)

@@ -42,3 +42,17 @@ def with_header_deadline(header_seconds: float) -> type[H11Protocol]:
                 self.timeout_keep_alive_handler()  # closes the connection
 
     return DeadlineH11Protocol
+
+
+def _from_environment() -> type[H11Protocol]:
+    from runtime.settings import Settings
+
+    return with_header_deadline(Settings.from_env().header_timeout_seconds)
+
+
+def __getattr__(name: str) -> Any:
+    """``runtime.http:FromEnvironment``: the protocol with the deadline the settings name, by
+    import string (worker processes cannot be handed a class made at run time)."""
+    if name == "FromEnvironment":
+        return _from_environment()
+    raise AttributeError(name)

@@ -9,10 +9,11 @@ operator's models. So the figures are server-wide, like health, and the route is
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from service.model import Usage
@@ -106,7 +107,12 @@ class _Both:
         self.readings = readings
 
     def collect(self) -> Iterator[Metric]:
-        yield from REGISTRY.collect()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # several workers: every one's counts
+            merged = CollectorRegistry()
+            multiprocess.MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            yield from merged.collect()
+        else:
+            yield from REGISTRY.collect()
         yield from self.readings.collect()
 
 

@@ -96,7 +96,7 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def spawn_server(
-    env_overrides: dict[str, str], log_dir: Path
+    env_overrides: dict[str, str], log_dir: Path, args: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Start ``convlog serve`` on a free port; yield its base URL and process (a test may kill
     it); terminate it afterwards.
@@ -111,7 +111,7 @@ def spawn_server(
         log = log_dir / f"server-{port}.log"
         with log.open("wb") as sink:
             proc = subprocess.Popen(
-                [*SERVE, "--host", "127.0.0.1", "--port", str(port)],
+                [*SERVE, "--host", "127.0.0.1", "--port", str(port), *args],
                 cwd=REPO,
                 env=env,
                 stdout=sink,

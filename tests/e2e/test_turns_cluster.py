@@ -82,6 +82,7 @@ def _cluster(
     extra: dict[str, str],
     fake: FakeOpenAI,
     tmp_path_factory: pytest.TempPathFactory,
+    workers: bool = False,
 ) -> Iterator[Cluster]:
     database_url = require_postgres()
     schema = f"e2e_turns_{uuid.uuid4().hex[:10]}"
@@ -97,6 +98,10 @@ def _cluster(
     )
     try:
         with ExitStack() as stack:
+            if workers:  # one server of two worker processes: A and B are its one address
+                url, _ = stack.enter_context(spawn_server(env, root / "a", ("--workers", "2")))
+                yield Cluster(name, url, url, env, root)
+                return
             a = stack.enter_context(start_server(env, root / "a"))
             b = stack.enter_context(start_server(env, root / "b"))
             yield Cluster(name, a, b, env, root)
@@ -119,10 +124,27 @@ def log_cluster(
     yield from _cluster("log-only", {}, fake_openai_server, tmp_path_factory)
 
 
-@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "log-only"])
+@pytest.fixture(scope="module")
+def workers_cluster(
+    redis_url: str, fake_openai_server: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
+    yield from _cluster(
+        "workers", {"REDIS_URL": redis_url}, fake_openai_server, tmp_path_factory, workers=True
+    )
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("redis", marks=pytest.mark.redis),
+        "log-only",
+        pytest.param("workers", marks=pytest.mark.redis),
+    ]
+)
 def cluster(request: pytest.FixtureRequest) -> Cluster:
-    name = "redis_cluster" if request.param == "redis" else "log_cluster"
-    found: Cluster = request.getfixturevalue(name)
+    """Two servers sharing PostgreSQL, with Redis or without; or one `--workers 2` server
+    (with Redis), whose two worker processes stand behind one address."""
+    name = {"redis": "redis_cluster", "log-only": "log_cluster", "workers": "workers_cluster"}
+    found: Cluster = request.getfixturevalue(name[request.param])
     return found
 
 
