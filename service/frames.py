@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 DONE = "data: [DONE]\n\n"
 
 
 def data(payload: dict[str, Any]) -> str:
-    return f"data: {json.dumps(payload, separators=(',', ':'), ensure_ascii=False)}\n\n"
+    # orjson: compact and UTF-8 like json.dumps(separators=(",", ":"), ensure_ascii=False),
+    # several times faster, on the path every streamed token takes.
+    return f"data: {orjson.dumps(payload).decode()}\n\n"
 
 
 def error(payload: dict[str, Any]) -> str:

@@ -101,12 +101,24 @@ class TurnStream:
 
 
 async def drain(queue: asyncio.Queue[Chunk | None]) -> AsyncIterator[Chunk]:
+    """The queued frames; those already waiting go out together, as one write to the client
+    (a model streams tokens faster than one write each can be sent)."""
     while True:
         chunk = await queue.get()
         if chunk is None:
             return
-        yield chunk
-        if chunk.final:
+        batch, ended = [chunk], False
+        while not batch[-1].final and not queue.empty():
+            following = queue.get_nowait()
+            if following is None:
+                ended = True
+                break
+            batch.append(following)
+        last = batch[-1]
+        if len(batch) > 1:
+            last = Chunk(last.seq, "".join(c.frame for c in batch), last.final)
+        yield last
+        if last.final or ended:
             return
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -21,9 +22,18 @@ COMMON = ("id", "date", "name", "message_type", "otid", "sender_id", "step_id", 
 
 
 def now_date() -> str:
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
+    """Now, to the second, as Letta dates items: formatted once a second (every streamed
+    fragment carries one)."""
+    second = int(time.time())
+    if _DATE[0] != second:
+        _DATE[:] = [second, datetime.fromtimestamp(second, UTC).isoformat()]
+    return str(_DATE[1])
 
 
+_DATE: list[Any] = [0, ""]
+
+
+@lru_cache(maxsize=4096)  # every fragment of an item asks again
 def otid(message_id: str, index: int = 0) -> str:
     """Letta's otid: the message uuid with its lowest 7 bits replaced by the part index."""
     value = ids.to_uuid(message_id).int

@@ -39,6 +39,7 @@ from service.compaction import (
 from service.model import ModelError, ModelRequest, StreamItem
 from service.services import Services
 from service.turns import TurnRequest
+from tests.frames import split_frames
 from tests.scripted_model import ScriptedModel
 from tests.unit.seed import ACTOR, append, listing, new_agent, new_conversation
 
@@ -825,7 +826,7 @@ def stream_turn(services: Services, conversation: str, **options: Any) -> list[d
     async def run() -> list[str]:
         request = TurnRequest(messages=[{"role": "user", "content": "x" * 90}], **options)
         turn = await services.turns.begin(ACTOR, conversation, request)
-        return [frame async for frame in services.turns.frames_of(turn)]
+        return split_frames([frame async for frame in services.turns.frames_of(turn)])
 
     frames = asyncio.run(run())
     assert frames[-1] == "data: [DONE]\n\n"

@@ -21,6 +21,7 @@ from runtime.bootstrap import build
 from runtime.settings import Settings
 from service.services import Services
 from service.turns import Turn, TurnRequest
+from tests.frames import split_frames
 from tests.scripted_model import ScriptedModel
 from tests.unit.seed import ACTOR, head, new_agent, new_conversation
 
@@ -41,7 +42,7 @@ async def send(services: Services, conversation: str, req: TurnRequest) -> Turn:
 
 
 async def frames(services: Services, turn: Turn) -> list[str]:
-    return [f async for f in services.turns.frames_of(turn)]
+    return split_frames([f async for f in services.turns.frames_of(turn)])
 
 
 def runs_of(services: Services) -> list[str]:

@@ -19,6 +19,7 @@ from service.ports import Chunk
 from service.services import Services
 from service.turn_state import TurnRequest
 from tests.actors import DEFAULT_ACTOR
+from tests.frames import split_frames
 from tests.scripted_model import ScriptedModel
 
 LONG = " ".join(f"w{i}" for i in range(200))  # 200+ streamed fragments
@@ -49,7 +50,7 @@ def test_a_client_that_stops_reading_holds_neither_the_turn_nor_memory(
         assert turn.stream.queue.maxsize == 20
         await asyncio.wait_for(turn.finished.wait(), 10)  # nobody read: it finished anyway
         assert turn.result.stop_reason == "end_turn"
-        return [frame async for frame in services.turns.frames_of(turn)]
+        return split_frames([frame async for frame in services.turns.frames_of(turn)])
 
     frames = asyncio.run(scenario())
     assert frames[-1] == "data: [DONE]\n\n"

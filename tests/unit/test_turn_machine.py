@@ -23,6 +23,7 @@ from service.agents import AgentSpec, BlockSpec
 from service.services import Services
 from service.turns import Turn, TurnRequest
 from tests.actors import DEFAULT_ACTOR
+from tests.frames import split_frames
 from tests.scripted_model import ScriptedModel
 
 T = TypeVar("T")
@@ -52,7 +53,7 @@ class TurnMachine(RuleBasedStateMachine):
 
     def frames(self, turn: Turn) -> list[str]:
         async def collect() -> list[str]:
-            return [f async for f in self.services.turns.frames_of(turn)]
+            return split_frames([f async for f in self.services.turns.frames_of(turn)])
 
         return self.run(collect())
 
