@@ -95,9 +95,10 @@ def _wait_healthy(server: Server) -> None:
 
 
 @contextmanager
-def running_server(env: Mapping[str, str]) -> Iterator[Server]:
+def running_server(env: Mapping[str, str], args: tuple[str, ...] = ()) -> Iterator[Server]:
     """Start ``convlog serve`` on a free port with ``env`` over this process's environment
-    (single node: no Redis; warnings only, so logging costs nothing per request).
+    (single node: no Redis; warnings only, so logging costs nothing per request), and ``args``
+    (``--workers N``).
     """
     port = free_port()
     full_env = dict(os.environ)
@@ -105,7 +106,7 @@ def running_server(env: Mapping[str, str]) -> Iterator[Server]:
     full_env.update({"CONVLOG_LOG_LEVEL": "warning", **env})
     with tempfile.TemporaryFile() as log_file:
         process = subprocess.Popen(
-            [convlog_executable(), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [convlog_executable(), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             env=full_env,
             stdin=subprocess.DEVNULL,
             stdout=log_file,

@@ -10,6 +10,7 @@ from typing import Any
 
 from bench import auth, compaction, fork, letta_code, rebuild, retries, seed, tool_turns
 from bench.backends import Storage, analyze, check_redis, storage
+from bench.deployed import Shape, deployed
 from bench.fake_model import MODEL as FAKE_MODEL
 from bench.fake_model import fake_openai_process
 from bench.message_latency import message_latency
@@ -52,6 +53,7 @@ class Params:
     search_queries: int
     forks: int  # forks of the short and of the long conversation, each
     letta_code_runs: int  # Letta Code one-tool headless tasks, after a warm-up one
+    deployed: Shape  # the deployment measurement (PostgreSQL + Redis, 1 and 2 workers)
 
 
 FULL = Params(
@@ -80,6 +82,7 @@ FULL = Params(
     search_queries=500,
     forks=200,
     letta_code_runs=7,
+    deployed=Shape(concurrency=(1, 4, 16), turns=10, warmup=2, repeats=3),
 )
 QUICK = Params(
     conversations=50,
@@ -107,6 +110,7 @@ QUICK = Params(
     search_queries=50,
     forks=20,
     letta_code_runs=1,
+    deployed=Shape(concurrency=(1, 16), turns=2, warmup=1, repeats=1),
 )
 
 # The two zero-delay models every turn measurement runs with: the built-in offline model, and
@@ -364,6 +368,8 @@ def run_backend(
             result["letta_code"] = letta_code.one_tool_task(
                 store.server_env, params.letta_code_runs
             )
+            if turn_redis is not None:
+                result["deployed"] = deployed(store.server_env, turn_redis, params.deployed)
     except Exception as exc:
         log.error("  %s failed: %s", backend, exc)
         result["error"] = "".join(traceback.format_exception(exc))

@@ -44,10 +44,17 @@ async def create_conversation(
 
 
 async def send_turn(
-    http: httpx.AsyncClient, conversation_id: str, n: int, stream_tokens: bool = False
+    http: httpx.AsyncClient,
+    conversation_id: str,
+    n: int,
+    stream_tokens: bool = False,
+    text: str | None = None,
 ) -> TurnTiming:
-    """One turn; raises unless the stream ends with ``[DONE]`` after an ``end_turn``."""
-    body: dict[str, Any] = {"messages": [{"role": "user", "content": message_text(n)}]}
+    """One turn; raises unless the stream ends with ``[DONE]`` after an ``end_turn``. The fake
+    model echoes ``text`` (default: a short message) word by word: its length sets the answer's
+    number of chunks."""
+    content = message_text(n) if text is None else f"#{n} {text}"
+    body: dict[str, Any] = {"messages": [{"role": "user", "content": content}]}
     if stream_tokens:
         body["stream_tokens"] = True
     clock = time.perf_counter
