@@ -9,6 +9,9 @@ import time
 
 import openai
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import StreamingResponse
+from starlette.routing import Route
 
 from adapters.models import (
     OPENAI_DEFAULT_BASE_URL,
@@ -17,7 +20,7 @@ from adapters.models import (
     UnknownHandle,
     providers_from_env,
 )
-from adapters.openai_model import OpenAICompatibleModel
+from adapters.openai_model import OpenAICompatibleModel, SSEDecoder
 from service.model import (
     ChatMessage,
     ChatModel,
@@ -29,6 +32,7 @@ from service.model import (
     Usage,
 )
 from tests.fake_openai import FakeOpenAI
+from tests.served_app import ServedApp
 
 CONTEXT = [
     ChatMessage("system", "You are terse."),
@@ -222,6 +226,81 @@ def test_a_wrong_endpoint_path_is_another_error(fake_openai: FakeOpenAI) -> None
     model = OpenAICompatibleModel(fake_openai.base_url.removesuffix("/v1"), "k", 5)
     error = failure_of(model, request())
     assert error.kind == "other" and "404" in error.detail
+
+
+# the event stream, read without the SDK -------------------------------------------------------
+
+TRICKY_STREAM = (
+    b"\xef\xbb\xbf: a comment\r\n\r\n"  # a BOM, a comment, an empty event: nothing
+    b'event: message\r\nid: 1\r\nretry: 5\r\ndata: {"a":\r\ndata:1}\r\n\r\n'  # CRLF
+    b"data:  two spaces\rbogus: x\r\r"  # CR alone; one space stripped; unknown field
+    b"data\ndata: x\n\n"  # a bare "data" line is an empty data line
+    b"event: ping\n\n"  # no data: not dispatched
+    b"data: unfinished"  # never ended by a blank line: dropped
+)
+TRICKY_EVENTS = [b'{"a":\n1}', b" two spaces", b"\nx"]
+
+
+def test_the_sse_decoder_follows_the_event_stream_rules_across_any_split() -> None:
+    def decode(*chunks: bytes) -> list[bytes]:
+        decoder = SSEDecoder()
+        return [data for chunk in chunks for data in decoder.feed(chunk)]
+
+    assert decode(TRICKY_STREAM) == TRICKY_EVENTS
+    assert decode(*(TRICKY_STREAM[i : i + 1] for i in range(len(TRICKY_STREAM)))) == TRICKY_EVENTS
+    for cut in range(len(TRICKY_STREAM) + 1):
+        assert decode(TRICKY_STREAM[:cut], TRICKY_STREAM[cut:]) == TRICKY_EVENTS, cut
+
+
+class RawEvents(ServedApp):
+    """Answers every chat completion with ``body``, as an event stream."""
+
+    name = "raw-events"
+    body = b""
+
+    def app(self) -> Starlette:
+        async def chat(_: object) -> StreamingResponse:
+            return StreamingResponse(iter([self.body]), media_type="text/event-stream")
+
+        return Starlette(routes=[Route("/v1/chat/completions", chat, methods=["POST"])])
+
+
+TEXT_EVENT = b'data: {"choices":[{"index":0,"delta":{"content":"Hi"}}]}\r\n\r\n'
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "detail"),
+    [
+        (
+            b'{"message":"overloaded","code":"busy"}',
+            "other",
+            "The model request failed: overloaded",
+        ),
+        (
+            b'{"message":"too long","code":"context_length_exceeded"}',
+            "context_window",
+            "The context window was exceeded: too long",
+        ),
+        (b'"boom"', "other", "The model request failed: An error occurred during streaming"),
+    ],
+)
+def test_an_error_event_in_the_stream_fails_the_turn(error: bytes, kind: str, detail: str) -> None:
+    with RawEvents() as raw:
+        raw.body = TEXT_EVENT + b'data: {"error":' + error + b"}\n\n"
+        received: list[StreamItem] = []
+
+        async def consume() -> None:
+            model = OpenAICompatibleModel(f"http://127.0.0.1:{raw.port}/v1", None, 5)
+            try:
+                async for item in model.stream(request()):
+                    received.append(item)
+            finally:
+                await model.aclose()
+
+        with pytest.raises(ModelError) as caught:
+            asyncio.run(consume())
+    assert (caught.value.kind, caught.value.detail) == (kind, detail)
+    assert received == [TextDelta("Hi")]
 
 
 # the fake's other faces (kept honest so other tests can rely on them) --------------------------
