@@ -8,8 +8,8 @@ from dataclasses import replace
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 
-from anyio import to_thread
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
@@ -58,7 +58,7 @@ async def health(call: Call) -> Response:
 
 
 async def prometheus(call: Call) -> Response:
-    body = await to_thread.run_sync(metrics.render, call.services.readings)
+    body = await run_in_threadpool(metrics.render, call.services.readings)
     return Response(body, media_type=metrics.CONTENT_TYPE)
 
 
@@ -101,6 +101,7 @@ ENDPOINTS: list[Endpoint] = [
         str,
         tag="health",
         public=True,
+        media_type="text/plain",
     ),
     *conversations.ENDPOINTS,
     *turns.ENDPOINTS,

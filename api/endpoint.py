@@ -64,6 +64,7 @@ class Endpoint:
     # The error statuses it answers with besides 422 (and 401 etc.), for the document.
     errors: tuple[int, ...] = ()
     public: bool = False  # served without a key when authentication is required
+    media_type: str = "application/json"  # of the 200 answer, for the document
 
     def route(self) -> Route:
         async def endpoint(request: Request) -> Response:

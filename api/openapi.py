@@ -178,7 +178,7 @@ def document(endpoints: Sequence[Endpoint], version: str) -> dict[str, Any]:
             "responses": {
                 "200": {
                     "description": "Successful Response",
-                    "content": {"application/json": {"schema": schema(e.response)}},
+                    "content": {e.media_type: {"schema": schema(e.response)}},
                 },
             },
         }

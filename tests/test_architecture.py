@@ -1,7 +1,8 @@
 """The dependency rule, enforced by scanning every import (lazy and TYPE_CHECKING ones too).
 
     runtime ─► anything          api ─► service, projections, domain (+ starlette, pydantic)
-    adapters ─► service, domain (+ psycopg, redis, eventsourcing, the OpenAI and Anthropic clients)
+    adapters ─► service, domain (+ psycopg, redis, eventsourcing, the OpenAI and Anthropic clients,
+                httpx, markdownify, orjson)
     service ─► projections, domain        projections ─► domain
     domain ─► stdlib, eventsourcing.domain
 
@@ -45,6 +46,7 @@ THIRD_PARTY: dict[str, set[str] | None] = {
         "anthropic",
         "httpx",
         "markdownify",
+        "orjson",
     },
     "api": {"starlette", "pydantic"},
     "runtime": None,
