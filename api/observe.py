@@ -4,7 +4,7 @@ The id is the client's ``X-Request-Id`` when it is a sane one, else a new one. I
 in the response's ``x-request-id`` header and is on every log line of the request
 (``service/log_context.py``), so a client's report finds the server's lines. The time to the
 response's start goes into ``convlog_http_request_duration_seconds`` by route template and
-status (``service/metrics.py``)."""
+status (``service/metrics.py``), and the request is a span (``service/tracing.py``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import uuid
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service import log_context, metrics
+from service import log_context, metrics, tracing
 
 HEADER = "x-request-id"
 _SANE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -34,16 +34,21 @@ class Observe:
         log_context.bind(request_id=request_id)
 
         started = time.perf_counter()
+        span = tracing.request_span(scope["method"])
 
         async def observed(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.append((HEADER.encode(), request_id.encode()))
                 message = {**message, "headers": headers}
-                route = scope.get("route")  # set by the router once it matched one
-                metrics.REQUESTS.labels(
-                    getattr(route, "path", "unmatched"), scope["method"], str(message["status"])
-                ).observe(time.perf_counter() - started)
+                # set by the router once it matched one
+                route = getattr(scope.get("route"), "path", "unmatched")
+                method, status = scope["method"], message["status"]
+                metrics.REQUESTS.labels(route, method, str(status)).observe(
+                    time.perf_counter() - started
+                )
+                tracing.name_request(span, method, route, status, request_id)
             await send(message)
 
-        await self.app(scope, receive, observed)
+        with tracing.use_span(span, end_on_exit=True):
+            await self.app(scope, receive, observed)

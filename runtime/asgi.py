@@ -14,7 +14,7 @@ from typing import Any
 from starlette.applications import Starlette
 
 from api.app import create_app
-from runtime import logs
+from runtime import logs, tracing
 from runtime.bootstrap import open_services
 from runtime.settings import Settings
 from service.services import Services
@@ -71,6 +71,7 @@ def from_environment() -> Starlette:
 
 def create(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
+    exporting = tracing.configure()
     services = open_services(settings)
     edge = settings.edge()
 
@@ -107,6 +108,8 @@ def create(settings: Settings | None = None) -> Starlette:
             poller.join(timeout=5)
             beater.join(timeout=5)
             services.close()
+            if exporting:
+                tracing.shutdown()  # the last spans go out before the process ends
 
     return create_app(services, edge, lifespan)
 

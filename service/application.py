@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
 from domain.agent import Agent
 from domain.conversation import Conversation
 from service.actor import Actor
+from service.tracing import tracer
 
 A = TypeVar("A", bound=Aggregate)
 T = TypeVar("T")
@@ -118,7 +119,12 @@ class ConvlogApplication(Application[UUID]):
         """Save; the last position (0 when it is not known). IntegrityError on a clash."""
         pending = [e for a in aggregates for e in a.pending_events]
         try:
-            with _acting_as(by):
+            with (
+                tracer.start_as_current_span(
+                    "log transaction", attributes={"events": len(pending)}
+                ),
+                _acting_as(by),
+            ):
                 recordings = self.save(*aggregates)
         except IntegrityError:
             if pending and self._already_saved(pending[0]):

@@ -43,6 +43,7 @@ from service.notices import compaction_notices, summary_as_user_message
 from service.ports import Signals
 from service.steps import StepPlan, StepSaved, StepStore
 from service.tools.box import ToolBox
+from service.tracing import tracer
 from service.turn_state import Turn
 
 CANCEL_POLL_SECONDS = 0.25
@@ -82,23 +83,29 @@ class StepLoop:
             if await self._cancelled(turn):
                 turn.result.stop_reason = stops.CANCELLED
                 return
-            pending_inputs = [] if turn.inputs_saved else inputs
-            history = await self._fit(turn, history, pending_inputs, provider_refused=False)
-            step = wire.StepIds.new(turn.run_id)
-            answer = await self._answer(turn, history, pending_inputs, step)
-            if answer is None:
-                turn.result.stop_reason = stops.CANCELLED
+            with tracer.start_as_current_span("step", attributes={"convlog.step": number}):
+                history, stop = await self._step(turn, history, inputs, number)
+            if stop is not None:
+                turn.result.stop_reason = stop
                 return
-            plan = plan_step(turn.tools, step, answer, last=number == turn.request.max_steps)
-            saved = await to_thread.run_sync(self.steps.save_step, turn, plan)
-            if saved is None:
-                turn.result.stop_reason = stops.CANCELLED
-                return
-            turn.count_step(answer.usage)
-            history = await self._take(turn, history, saved)
-            if plan.stop is not None:
-                turn.result.stop_reason = plan.stop
-                return
+
+    async def _step(
+        self, turn: Turn, history: list[ChatMessage], inputs: list[ChatMessage], number: int
+    ) -> tuple[list[ChatMessage], str | None]:
+        """One model step, saved: the context after it, and the stop reason if it ends the turn."""
+        pending_inputs = [] if turn.inputs_saved else inputs
+        history = await self._fit(turn, history, pending_inputs, provider_refused=False)
+        step = wire.StepIds.new(turn.run_id)
+        answer = await self._answer(turn, history, pending_inputs, step)
+        if answer is None:
+            return history, stops.CANCELLED
+        plan = plan_step(turn.tools, step, answer, last=number == turn.request.max_steps)
+        saved = await to_thread.run_sync(self.steps.save_step, turn, plan)
+        if saved is None:
+            return history, stops.CANCELLED
+        turn.count_step(answer.usage)
+        history = await self._take(turn, history, saved)
+        return history, plan.stop
 
     async def _take(
         self, turn: Turn, history: list[ChatMessage], saved: StepSaved
@@ -168,24 +175,27 @@ class StepLoop:
                     if turn.request.stream_tokens and turn.request.streaming:
                         await self._stream_fragment(turn, step, item, calls)
 
-        task = asyncio.create_task(consume())
-        called = time.perf_counter()
-        next_db_check = time.monotonic() + CANCEL_POLL_SECONDS
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=0.05)
-            if done:
-                task.result()  # re-raises the model's error
-                answer = builder.answer()
-                metrics.model_call(request.handle, time.perf_counter() - called, answer.usage)
-                return answer
-            if self.signals.is_cancelled(turn.run_id) or (
-                time.monotonic() >= next_db_check and await self._cancelled_in_log(turn)
-            ):
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-                return None
-            if time.monotonic() >= next_db_check:
-                next_db_check = time.monotonic() + CANCEL_POLL_SECONDS
+        with tracer.start_as_current_span(
+            "model call", attributes={"convlog.model": request.handle}
+        ):
+            task = asyncio.create_task(consume())
+            called = time.perf_counter()
+            next_db_check = time.monotonic() + CANCEL_POLL_SECONDS
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=0.05)
+                if done:
+                    task.result()  # re-raises the model's error
+                    answer = builder.answer()
+                    metrics.model_call(request.handle, time.perf_counter() - called, answer.usage)
+                    return answer
+                if self.signals.is_cancelled(turn.run_id) or (
+                    time.monotonic() >= next_db_check and await self._cancelled_in_log(turn)
+                ):
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+                    return None
+                if time.monotonic() >= next_db_check:
+                    next_db_check = time.monotonic() + CANCEL_POLL_SECONDS
 
     async def _stream_fragment(
         self,

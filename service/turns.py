@@ -46,6 +46,7 @@ from service.steps import StepStore
 from service.streams import TurnStream, with_pings
 from service.tools.box import ToolBox
 from service.tools.web import Web
+from service.tracing import tracer
 from service.turn_state import Turn, TurnRequest, TurnResult
 
 log = logging.getLogger("convlog.turns")
@@ -259,11 +260,17 @@ class TurnService:
     # -- running -----------------------------------------------------------------------------
 
     async def _execute(self, turn: Turn) -> None:
+        conversation_id = ids.format_id(ids.CONVERSATION, turn.stream_id)
         log_context.bind(
             run_id=turn.run_id,
-            conversation_id=ids.format_id(ids.CONVERSATION, turn.stream_id),
+            conversation_id=conversation_id,
             organization_id=turn.actor.organization_id,
         )
+        attributes = {"convlog.run_id": turn.run_id, "convlog.conversation_id": conversation_id}
+        with tracer.start_as_current_span("turn", attributes=attributes):
+            await self._execute_traced(turn)
+
+    async def _execute_traced(self, turn: Turn) -> None:
         renewal = asyncio.create_task(self.claims.keep(turn))
         try:
             await self.loop.run(turn)
