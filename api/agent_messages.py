@@ -10,7 +10,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from api import render, schemas
+from api import render, responses, schemas, turn_schemas
 from api.agents import one_agent
 from api.conversations import messages_page
 from api.endpoint import Call, Endpoint
@@ -22,8 +22,8 @@ from domain import ids
 AGENT: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,)}
 
 
-def _body(call: Call) -> schemas.AgentSendMessage | Response:
-    body: schemas.AgentSendMessage = call.body
+def _body(call: Call) -> turn_schemas.AgentSendMessage | Response:
+    body: turn_schemas.AgentSendMessage = call.body
     if body.messages is not None and not body.messages:
         return detail(422, "Messages must not be empty")
     return body
@@ -58,7 +58,7 @@ async def list_messages(call: Call) -> Response:
 
 
 async def cancel(call: Call) -> Response:
-    body: schemas.CancelAgentRuns = call.body
+    body: turn_schemas.CancelAgentRuns = call.body
     outcome = await call.services.runs.cancel(
         call.actor, call.path["agent_id"], body.run_ids, noun="agent"
     )
@@ -81,8 +81,8 @@ ENDPOINTS = [
         "send_message",
         "Send messages to the agent's own context (JSON unless streaming is set)",
         send,
-        schemas.LettaResponse,
-        body=schemas.AgentSendMessage,
+        responses.LettaResponse,
+        body=turn_schemas.AgentSendMessage,
         body_required=True,
         path_ids=AGENT,
         tag="agents",
@@ -95,7 +95,7 @@ ENDPOINTS = [
         "Send messages; the answer streams as Server-Sent Events",
         stream,
         None,
-        body=schemas.AgentSendMessage,
+        body=turn_schemas.AgentSendMessage,
         body_required=True,
         path_ids=AGENT,
         tag="agents",
@@ -107,8 +107,8 @@ ENDPOINTS = [
         "create_agent_message_async",
         "Start a background run and answer with it at once (poll /v1/runs/{run_id})",
         send_async,
-        schemas.RunOut,
-        body=schemas.AgentSendMessage,
+        responses.RunOut,
+        body=turn_schemas.AgentSendMessage,
         body_required=True,
         path_ids=AGENT,
         tag="agents",
@@ -120,7 +120,7 @@ ENDPOINTS = [
         "list_messages",
         "List the messages of the agent's own context, history included",
         list_messages,
-        list[schemas.MessageOut],
+        list[responses.MessageOut],
         query=schemas.ListMessagesQuery,
         path_ids=AGENT,
         tag="agents",
@@ -133,7 +133,7 @@ ENDPOINTS = [
         "Cancel the agent's active runs (all, or those in run_ids)",
         cancel,
         dict[str, str],
-        body=schemas.CancelAgentRuns,
+        body=turn_schemas.CancelAgentRuns,
         path_ids=AGENT,
         tag="agents",
         errors=(404, 409),
@@ -144,8 +144,8 @@ ENDPOINTS = [
         "reset_messages",
         "Start the agent's own context over from its system message; history stays listed",
         reset,
-        schemas.AgentStateOut,
-        body=schemas.ResetMessages,
+        responses.AgentStateOut,
+        body=turn_schemas.ResetMessages,
         body_required=True,
         path_ids=AGENT,
         tag="agents",

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from api import agent_schemas, render, schemas
+from api import agent_schemas, render, responses, schemas
 from api.endpoint import Call, Endpoint
 from api.errors import detail
 from api.llm_config import apply_llm_config, embedding_handle
@@ -233,7 +233,7 @@ ENDPOINTS = [
         "create_agent",
         "Create an agent with memory blocks",
         create,
-        schemas.AgentStateOut,
+        responses.AgentStateOut,
         body=agent_schemas.CreateAgent,
         body_required=True,
         tag="agents",
@@ -245,7 +245,7 @@ ENDPOINTS = [
         "list_agents",
         "List agents",
         list_,
-        list[schemas.AgentStateOut],
+        list[responses.AgentStateOut],
         query=schemas.ListAgentsQuery,
         tag="agents",
         errors=(400,),
@@ -266,7 +266,7 @@ ENDPOINTS = [
         "list_core_memory_blocks",
         "An agent's memory blocks",
         list_blocks,
-        list[schemas.BlockOut],
+        list[responses.BlockOut],
         query=schemas.PageQuery,
         path_ids=AGENT,
         tag="agents",
@@ -278,7 +278,7 @@ ENDPOINTS = [
         "retrieve_agent",
         "Retrieve an agent",
         retrieve,
-        schemas.AgentStateOut,
+        responses.AgentStateOut,
         query=schemas.RetrieveAgentQuery,
         path_ids=AGENT,
         tag="agents",
@@ -290,7 +290,7 @@ ENDPOINTS = [
         "modify_agent",
         "Change an agent's name, prompt, model, tags, tools, settings …",
         update,
-        schemas.AgentStateOut,
+        responses.AgentStateOut,
         body=agent_schemas.UpdateAgent,
         body_required=True,
         path_ids=AGENT,
@@ -303,7 +303,7 @@ ENDPOINTS = [
         "delete_agent",
         "Delete an agent and its conversations",
         delete,
-        schemas.DeletedAgent,
+        responses.DeletedAgent,
         path_ids=AGENT,
         tag="agents",
         errors=(404,),
@@ -314,7 +314,7 @@ ENDPOINTS = [
         "retrieve_core_memory_block",
         "Retrieve a memory block",
         retrieve_block,
-        schemas.BlockOut,
+        responses.BlockOut,
         path_ids=AGENT,
         tag="agents",
         errors=(404,),
@@ -325,7 +325,7 @@ ENDPOINTS = [
         "modify_core_memory_block",
         "Update a memory block; new conversations see the new value",
         update_block,
-        schemas.BlockOut,
+        responses.BlockOut,
         body=schemas.UpdateBlock,
         body_required=True,
         path_ids=AGENT,

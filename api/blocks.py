@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from api import render, schemas
+from api import render, responses, schemas
 from api.agents import as_json, one_agent
 from api.endpoint import Call, Endpoint
 from api.paging import page
@@ -20,7 +20,7 @@ AGENT_AND_BLOCK: dict[str, tuple[str, ...]] = {"agent_id": (ids.AGENT,), **BLOCK
 
 
 def wire(row: BlockRow) -> dict[str, object]:
-    return schemas.BlockOut.model_validate(row.wire()).model_dump(mode="json")
+    return responses.BlockOut.model_validate(row.wire()).model_dump(mode="json")
 
 
 async def create(call: Call) -> Response:
@@ -98,7 +98,7 @@ ENDPOINTS = [
         "create_block",
         "Create a memory block that agents can share",
         create,
-        schemas.BlockOut,
+        responses.BlockOut,
         body=schemas.CreateBlock,
         body_required=True,
         tag="blocks",
@@ -110,7 +110,7 @@ ENDPOINTS = [
         "list_blocks",
         "List memory blocks: shared ones and those agents were created with",
         list_,
-        list[schemas.BlockOut],
+        list[responses.BlockOut],
         query=schemas.ListBlocksQuery,
         tag="blocks",
         errors=(404,),
@@ -121,7 +121,7 @@ ENDPOINTS = [
         "retrieve_block",
         "Retrieve a memory block",
         retrieve,
-        schemas.BlockOut,
+        responses.BlockOut,
         path_ids=BLOCK,
         tag="blocks",
         errors=(404,),
@@ -132,7 +132,7 @@ ENDPOINTS = [
         "list_agents_for_block",
         "The agents that have this block",
         agents,
-        list[schemas.AgentStateOut],
+        list[responses.AgentStateOut],
         query=schemas.BlockAgentsQuery,
         path_ids=BLOCK,
         tag="blocks",
@@ -144,7 +144,7 @@ ENDPOINTS = [
         "modify_block",
         "Change a memory block: every agent that has it sees the change",
         modify,
-        schemas.BlockOut,
+        responses.BlockOut,
         body=schemas.UpdateBlock,
         body_required=True,
         path_ids=BLOCK,
@@ -168,7 +168,7 @@ ENDPOINTS = [
         "attach_core_memory_block",
         "Give the agent a shared block",
         attach,
-        schemas.AgentStateOut,
+        responses.AgentStateOut,
         path_ids=AGENT_AND_BLOCK,
         tag="agents",
         errors=(400, 404),
@@ -179,7 +179,7 @@ ENDPOINTS = [
         "detach_core_memory_block",
         "Take a shared block away from the agent",
         detach,
-        schemas.AgentStateOut,
+        responses.AgentStateOut,
         path_ids=AGENT_AND_BLOCK,
         tag="agents",
         errors=(400, 404),

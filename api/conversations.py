@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from api import render, schemas
+from api import render, responses, schemas
 from api.endpoint import Call, Endpoint
 from domain import ids
 
@@ -142,7 +142,7 @@ ENDPOINTS = [
         "create_conversation",
         "Create a conversation for an agent",
         create,
-        schemas.ConversationOut,
+        responses.ConversationOut,
         query=schemas.CreateConversationQuery,
         body=schemas.CreateConversation,
         errors=(400, 404, 409),
@@ -153,7 +153,7 @@ ENDPOINTS = [
         "list_conversations",
         "List conversations",
         list_,
-        list[schemas.ConversationOut],
+        list[responses.ConversationOut],
         query=schemas.ListConversationsQuery,
         errors=(400,),
     ),
@@ -163,7 +163,7 @@ ENDPOINTS = [
         "retrieve_conversation",
         "Retrieve a conversation",
         retrieve,
-        schemas.ConversationOut,
+        responses.ConversationOut,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
         errors=(404,),
     ),
@@ -173,7 +173,7 @@ ENDPOINTS = [
         "update_conversation",
         "Update a conversation (only the fields present)",
         update,
-        schemas.ConversationOut,
+        responses.ConversationOut,
         body=schemas.UpdateConversation,
         body_required=True,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
@@ -195,7 +195,7 @@ ENDPOINTS = [
         "list_conversation_messages",
         "List a conversation's messages (an agent id lists the agent's own context)",
         list_messages,
-        list[schemas.MessageOut],
+        list[responses.MessageOut],
         query=schemas.ListMessagesQuery,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
         errors=(400, 404),
@@ -218,7 +218,7 @@ ENDPOINTS = [
         "fork_conversation",
         "A new conversation that shares this one's messages so far (nothing is copied)",
         fork,
-        schemas.ConversationOut,
+        responses.ConversationOut,
         query=schemas.DefaultConversation,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
         errors=(404,),
@@ -229,7 +229,7 @@ ENDPOINTS = [
         "list_conversation_events",
         "The conversation's raw events in order, for audit",
         list_events,
-        list[schemas.EventOut],
+        list[responses.EventOut],
         query=schemas.ListEventsQuery,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
         errors=(404,),

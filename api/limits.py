@@ -7,13 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from api import agent_schemas, schemas
+from api import agent_schemas, schemas, turn_schemas
 from api.config import Limits
 
 
 def check(body: BaseModel | None, limits: Limits) -> list[dict[str, Any]]:
     """The 422 errors for a validated body that asks for more than the limits allow."""
-    if isinstance(body, schemas.SendMessage):
+    if isinstance(body, turn_schemas.SendMessage):
         count = len(body.messages or [])
         if count > limits.messages:
             message = f"At most {limits.messages} messages per request (CONVLOG_MAX_MESSAGES)"

@@ -10,7 +10,7 @@ from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from api import schemas
+from api import responses, schemas
 from api.endpoint import Call, Endpoint
 from domain import ids
 from domain.errors import BadRequest
@@ -84,7 +84,7 @@ ENDPOINTS = [
         "retrieve_message",
         "Retrieve a message by its id (a list, as Letta answers)",
         retrieve_message,
-        list[schemas.MessageOut],
+        list[responses.MessageOut],
         path_ids={"message_id": (ids.MESSAGE,)},
         tag="messages",
         errors=(404,),

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from api import schemas
+from api import responses, schemas
 from api.endpoint import Call, Endpoint
 from service.model import ModelInfo
 
@@ -19,7 +19,7 @@ DEFAULT_CONTEXT_WINDOW = 128_000
 
 def model_json(info: ModelInfo, context_window: int) -> dict[str, Any]:
     name = info.handle.partition("/")[2]
-    return schemas.ModelOut(
+    return responses.ModelOut(
         handle=info.handle,
         name=name,
         display_name=name,
@@ -62,7 +62,7 @@ ENDPOINTS = [
         "list_models",
         "List the models this server can answer with",
         list_models,
-        list[schemas.ModelOut],
+        list[responses.ModelOut],
         query=schemas.ListModelsQuery,
         tag="models",
     ),

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from starlette.responses import Response
 
-from api.schemas import (
+from api.responses import (
     AgentStateOut,
     BlockOut,
     ConversationOut,

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
-from api import render, schemas
+from api import render, responses, schemas, turn_schemas
 from api.endpoint import Call, Endpoint
 from api.paging import page
 from api.turns import replay
@@ -133,7 +133,7 @@ ENDPOINTS = [
         "list_active_runs",
         "List the runs still running",
         handler=active_runs,
-        response=list[schemas.RunOut],
+        response=list[responses.RunOut],
         query=schemas.ActiveRunsQuery,
     ),
     _endpoint(
@@ -142,7 +142,7 @@ ENDPOINTS = [
         "list_runs",
         "List runs",
         handler=list_runs,
-        response=list[schemas.RunOut],
+        response=list[responses.RunOut],
         query=schemas.ListRunsQuery,
         errors=(400,),
     ),
@@ -152,7 +152,7 @@ ENDPOINTS = [
         "retrieve_run",
         "Retrieve a run",
         handler=retrieve_run,
-        response=schemas.RunOut,
+        response=responses.RunOut,
         path_ids=RUN,
         errors=(404,),
     ),
@@ -172,7 +172,7 @@ ENDPOINTS = [
         "list_messages_for_run",
         "The messages a run added, in order",
         handler=run_messages,
-        response=list[schemas.MessageOut],
+        response=list[responses.MessageOut],
         query=schemas.PageQuery,
         path_ids=RUN,
         errors=(400, 404),
@@ -215,7 +215,7 @@ ENDPOINTS = [
         "Resume a background run's stream by its id, after a seq_id",
         handler=stream_run,
         response=None,
-        body=schemas.ResumeStream,
+        body=turn_schemas.ResumeStream,
         path_ids=RUN,
         errors=(400, 404, 410, 503),
     ),

@@ -1,19 +1,19 @@
-"""Wire schemas: request bodies and queries as Letta accepts them, responses as it returns them.
+"""Wire schemas: the base every request and response shape builds on, and the request bodies
+and queries of conversations, blocks, tools, models and runs as Letta accepts them. The agent
+requests are in ``agent_schemas.py``, the turn requests in ``turn_schemas.py``, the responses in
+``responses.py``.
 
 Unknown fields are ignored, as in Letta (newer SDKs send fields this version does not know).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    AliasChoices,
     BaseModel,
     ConfigDict,
     Field,
-    field_validator,
     model_validator,
 )
 
@@ -190,12 +190,6 @@ class RecompileAgentQuery(RecompileQuery):
     )
 
 
-class CompactionResponse(Wire):
-    summary: str
-    num_messages_before: int
-    num_messages_after: int
-
-
 # Letta's block-list filters convlog does not implement: refused when given a value.
 UNSUPPORTED_BLOCK_FILTERS = (
     "templates_only",
@@ -257,9 +251,6 @@ class ListAgentsQuery(Wire):
     order: Order = "desc"
 
 
-# -- responses ------------------------------------------------------------------------------
-
-
 AgentRelationship = Literal[
     "agent.blocks",
     "agent.identities",
@@ -288,98 +279,6 @@ class CountAgentsQuery(Wire):
     show_hidden_agents: bool = Field(False, description="Count agents marked hidden too.")
 
 
-class Health(Wire):
-    version: str = Field(description="the Letta server release whose API this serves")
-    convlog_version: str = Field(description="this server's own release")
-    status: str = Field(description="ok, or degraded / unavailable when a dependency is down")
-    database: str = Field(description="ok or unavailable")
-    redis: str | None = Field(None, description="ok or unavailable; absent without Redis")
-
-
-class ConversationOut(Wire):
-    id: str
-    agent_id: str
-    summary: str | None
-    in_context_message_ids: list[str]
-    isolated_block_ids: list[str]
-    model: str | None
-    model_settings: dict[str, Any] | None
-    created_by_id: str | None
-    last_updated_by_id: str | None
-    created_at: datetime
-    updated_at: datetime
-    last_message_at: datetime | None
-
-
-class BlockOut(Wire):
-    id: str
-    label: str
-    value: str
-    limit: int
-    description: str | None
-    read_only: bool
-    metadata: dict[str, Any]
-    is_template: bool = False
-    template_name: str | None = None
-    preserve_on_migration: bool | None = False
-
-
-class MemoryOut(Wire):
-    blocks: list[BlockOut]
-    file_blocks: list[Any] = Field(default_factory=list)
-    prompt_template: str | None = None
-    agent_type: str | None = None
-
-
-class AgentStateOut(Wire):
-    id: str
-    name: str
-    system: str
-    agent_type: str
-    description: str | None
-    metadata: dict[str, Any] | None
-    tags: list[str]
-    model: str | None
-    embedding: str | None
-    llm_config: dict[str, Any]
-    embedding_config: dict[str, Any] | None
-    model_settings: dict[str, Any] | None
-    memory: MemoryOut
-    blocks: list[BlockOut]
-    tools: list[ToolOut]
-    sources: list[Any]
-    tool_rules: list[dict[str, Any]]
-    message_ids: list[str]
-    timezone: str | None
-    hidden: bool | None = None
-    compaction_settings: dict[str, Any] | None = None
-    created_by_id: str | None
-    last_updated_by_id: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-class ToolOut(Wire):
-    id: str
-    tool_type: str
-    description: str | None
-    source_type: str | None
-    name: str
-    tags: list[str]
-    source_code: str | None
-    json_schema: dict[str, Any] | None
-    args_json_schema: dict[str, Any] | None
-    return_char_limit: int
-    pip_requirements: list[Any] | None
-    npm_requirements: list[Any] | None
-    default_requires_approval: bool | None
-    enable_parallel_execution: bool | None
-    created_by_id: str | None
-    last_updated_by_id: str | None
-    metadata_: dict[str, Any] | None
-    project_id: str | None
-
-
 class ListToolsQuery(Wire):
     """Tools are listed by id; cursors follow the requested order (decisions §4)."""
 
@@ -404,241 +303,10 @@ class ListModelsQuery(Wire):
     provider_type: str | None = None
 
 
-class ModelOut(Wire):
-    """Letta's Model (an LLMConfig with newer names); fields convlog has no value for are null."""
-
-    handle: str
-    name: str
-    display_name: str
-    provider_type: str
-    provider_name: str
-    model_type: Literal["llm"] = "llm"
-    max_context_window: int
-    model: str
-    model_endpoint_type: str
-    model_endpoint: str | None
-    model_wrapper: str | None = None
-    context_window: int
-    put_inner_thoughts_in_kwargs: bool | None = False
-    temperature: float = 0.7
-    max_tokens: int | None = None
-    enable_reasoner: bool = True
-    reasoning_effort: str | None = None
-    max_reasoning_tokens: int = 0
-    frequency_penalty: float | None = None
-    provider_category: str | None = None
-    parallel_tool_calls: bool | None = None
-
-
-class DeletedAgent(Wire):
-    message: str
-
-
-class MessageOut(Wire):
-    """One listed item (a LettaMessage). Fields beyond these depend on ``message_type``."""
-
-    model_config = ConfigDict(extra="allow")
-    id: str
-    date: str
-    message_type: str
-    role: str = Field(description="system|user|assistant|tool|summary|approval")
-    name: str | None = None
-    otid: str | None = None
-    sender_id: str | None = None
-    step_id: str | None = None
-    is_err: bool | None = None
-    seq_id: int | None = None
-    run_id: str | None = None
-    content: Any = None
-
-
-class EventOut(Wire):
-    position: int = Field(description="Global position in the event log.")
-    version: int = Field(description="Position in this conversation's stream.")
-    type: str
-    timestamp: datetime
-    payload: dict[str, Any]
-    by: dict[str, Any] | None = Field(
-        description="Who caused it: organization_id, user_id and key_id (null before 0.4.0)."
-    )
-
-
-# -- turns ----------------------------------------------------------------------------------
-
-
-class TextPart(Wire):
-    type: Literal["text"]
-    text: str
-
-
-class UrlImage(Wire):
-    type: Literal["url"]
-    url: str = Field(min_length=1)
-
-
-class Base64Image(Wire):
-    type: Literal["base64"]
-    media_type: Literal["image/jpeg", "image/png", "image/gif", "image/webp"]
-    data: str = Field(min_length=1)
-
-
-class ImagePart(Wire):
-    """An image the model sees (by URL, or inline as base64). Letta's ``letta`` source, a
-    file uploaded to Letta's own storage, does not exist here and is refused.
-    """
-
-    type: Literal["image"]
-    source: Annotated[UrlImage | Base64Image, Field(discriminator="type")]
-
-
-ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
-
-
-class MessageCreate(Wire):
-    type: Literal["message"] | None = "message"
-    role: Literal["user", "system", "assistant"]
-    content: str | list[ContentPart]
-    name: str | None = None
-    otid: str | None = None
-    sender_id: str | None = None
-    group_id: str | None = None
-
-
-class ClientSkillIn(Wire):
-    """A skill the client's environment offers (``client_skills``): listed in the system
-    prompt of this request only.
-    """
-
-    name: str
-    description: str
-    location: str
-
-
-class ClientToolIn(Wire):
-    """A tool the client runs itself (``client_tools``)."""
-
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
-    description: str | None = None
-    parameters: dict[str, Any] | None = None
-
-    @field_validator("parameters")
-    @classmethod
-    def _object_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and value.get("type", "object") != "object":
-            raise ValueError("parameters must be a JSON schema of type 'object'")
-        return value
-
-
-class ApprovalDecision(Wire):
-    type: Literal["approval"] = "approval"
-    tool_call_id: str = Field(min_length=1)
-    approve: bool
-    reason: str | None = None
-
-
-class ClientToolReturn(Wire):
-    type: Literal["tool"]
-    tool_call_id: str = Field(min_length=1)
-    tool_return: str | list[dict[str, Any]]
-    status: Literal["success", "error"]
-    stdout: list[str] | None = None
-    stderr: list[str] | None = None
-
-
-class ApprovalCreate(Wire):
-    """The answer to a pending approval request (Letta's deprecated single form included)."""
-
-    type: Literal["approval"] = "approval"
-    approvals: list[ApprovalDecision | ClientToolReturn] | None = None
-    approve: bool | None = None
-    approval_request_id: str | None = None
-    reason: str | None = None
-    group_id: str | None = None
-
-
-class ToolReturnCreate(Wire):
-    type: Literal["tool_return"]
-    tool_returns: list[ClientToolReturn]
-
-
 class ToolRuleIn(Wire):
     type: Literal["requires_approval", "exit_loop", "continue_loop"]
     tool_name: str = Field(min_length=1)
     prompt_template: str | None = None
-
-
-class SendMessage(Wire):
-    messages: list[dict[str, Any]] | None = None
-    input: str | list[ContentPart] | None = None
-    max_steps: int = Field(50, ge=1, le=10_000)
-    use_assistant_message: bool = True
-    assistant_message_tool_name: str = "send_message"
-    assistant_message_tool_kwarg: str = "message"
-    include_return_message_types: list[MessageType] | None = None
-    enable_thinking: str = "true"
-    override_model: str | None = None
-    include_compaction_messages: bool = False
-    override_system: str | None = Field(
-        None,
-        validation_alias=AliasChoices("override_system", "system"),
-        description="A system prompt for this request only, sent to the model as given "
-        "(no memory blocks are added); nothing is stored.",
-    )
-    client_skills: list[ClientSkillIn] | None = Field(
-        None,
-        description="Skills listed in an <available_skills> block after the system prompt, for "
-        "this request only (not with override_system, which is sent as given).",
-    )
-    streaming: bool = True
-    stream_tokens: bool = False
-    include_pings: bool = True
-    background: bool = False
-    client_tools: list[ClientToolIn] | None = None
-
-    @field_validator("client_tools")
-    @classmethod
-    def _unique_names(cls, value: list[ClientToolIn] | None) -> list[ClientToolIn] | None:
-        names = [tool.name for tool in value or []]
-        if len(set(names)) != len(names):
-            raise ValueError("client tool names must be unique")
-        return value
-
-    @model_validator(mode="after")
-    def _one_input(self) -> SendMessage:
-        if (self.messages is None) == (self.input is None):
-            raise ValueError("Exactly one of 'messages' or 'input' must be provided")
-        return self
-
-
-class ConversationSendMessage(SendMessage):
-    """``/v1/conversations/{id}/messages``: ``agent_id`` names the agent for ``default``."""
-
-    agent_id: str | None = DEFAULT_AGENT
-
-
-class AgentSendMessage(SendMessage):
-    """``/v1/agents/{id}/messages``: as the conversations route, but JSON unless asked."""
-
-    streaming: bool = False
-
-
-class CancelAgentRuns(Wire):
-    run_ids: list[str] | None = None
-
-
-class ResetMessages(Wire):
-    add_default_initial_messages: bool = False
-
-
-class ResumeStream(DefaultConversation):
-    run_id: str | None = Field(None, description="Resume this run (else the active one).")
-    otid: str | None = Field(
-        None, description="Resume the run that took a message with this otid (else the active one)."
-    )
-    starting_after: int = Field(0, ge=0)
-    include_pings: bool | None = True
-    poll_interval: float | None = Field(0.1, gt=0, le=60)
-    batch_size: int | None = Field(100, ge=1, le=10_000)
 
 
 StopReason = Literal[
@@ -704,31 +372,3 @@ class BlockAgentsQuery(PageQuery):
     include: list[AgentInclude] | None = Field(
         None, description="Accepted: an agent is always shown with its blocks, tools and tags."
     )
-
-
-class RunOut(Wire):
-    id: str
-    status: str
-    created_at: datetime
-    completed_at: datetime | None
-    agent_id: str
-    conversation_id: str | None
-    base_template_id: str | None = None
-    background: bool
-    metadata: dict[str, Any]
-    request_config: dict[str, Any]
-    stop_reason: str | None
-    callback_url: str | None = None
-    callback_sent_at: datetime | None = None
-    callback_status_code: int | None = None
-    callback_error: str | None = None
-    ttft_ns: int | None = None
-    total_duration_ns: int | None = None
-
-
-class LettaResponse(Wire):
-    messages: list[dict[str, Any]]
-    stop_reason: dict[str, Any]
-    usage: dict[str, Any]
-    logprobs: Any = None
-    turns: Any = None

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api import render, schemas
+from api import render, responses, schemas
 from api.agents import one_agent
 from api.endpoint import Call, Endpoint
 from api.errors import detail
@@ -112,7 +112,7 @@ ENDPOINTS = [
         "list_tools",
         "List the server's tools",
         list_tools,
-        list[schemas.ToolOut],
+        list[responses.ToolOut],
         query=schemas.ListToolsQuery,
         tag="tools",
     ),
@@ -132,7 +132,7 @@ ENDPOINTS = [
         "retrieve_tool",
         "Retrieve a tool",
         retrieve_tool,
-        schemas.ToolOut,
+        responses.ToolOut,
         path_ids={"tool_id": (ids.TOOL,)},
         tag="tools",
         errors=(404,),
@@ -143,7 +143,7 @@ ENDPOINTS = [
         "list_agent_tools",
         "List an agent's tools",
         agent_tools,
-        list[schemas.ToolOut],
+        list[responses.ToolOut],
         query=schemas.ListToolsQuery,
         path_ids=AGENT,
         tag="agents",
@@ -155,7 +155,7 @@ ENDPOINTS = [
         "attach_tool_to_agent",
         "Give an agent a tool",
         attach,
-        schemas.AgentStateOut,
+        responses.AgentStateOut,
         path_ids=AGENT_AND_TOOL,
         tag="agents",
         errors=(404,),
@@ -166,7 +166,7 @@ ENDPOINTS = [
         "detach_tool_from_agent",
         "Take a tool from an agent",
         detach,
-        schemas.AgentStateOut,
+        responses.AgentStateOut,
         path_ids=AGENT_AND_TOOL,
         tag="agents",
         errors=(404,),
@@ -177,7 +177,7 @@ ENDPOINTS = [
         "modify_approval_for_tool",
         "Set whether calls to a tool wait for the client's approval",
         approval,
-        schemas.AgentStateOut,
+        responses.AgentStateOut,
         body=schemas.ToolApproval,
         query=schemas.ToolApprovalQuery,
         path_ids=AGENT,

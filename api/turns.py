@@ -8,7 +8,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from api import schemas
+from api import responses, schemas, turn_schemas
 from api.conversations import CONVERSATION_OR_AGENT
 from api.endpoint import Call, Endpoint
 from api.errors import RequestInvalid, detail, validation_errors
@@ -23,7 +23,9 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 PATH: dict[str, tuple[str, ...]] = {"conversation_id": CONVERSATION_OR_AGENT}
 
 
-def _inputs(body: schemas.SendMessage) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+def _inputs(
+    body: turn_schemas.SendMessage,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
     """The request's user messages, and its answer to a pending approval (if any)."""
     if body.input is not None:
         content = (
@@ -41,7 +43,7 @@ def _inputs(body: schemas.SendMessage) -> tuple[list[dict[str, Any]], list[dict[
         )
         where = f"body.messages.{index}"
         if kind == "message":
-            message = _parse(schemas.MessageCreate, raw, where)
+            message = _parse(turn_schemas.MessageCreate, raw, where)
             messages.append(message.model_dump(exclude_none=True, exclude={"type", "group_id"}))
             continue
         approvals = (approvals or []) + _approvals(kind, raw, where)
@@ -50,7 +52,7 @@ def _inputs(body: schemas.SendMessage) -> tuple[list[dict[str, Any]], list[dict[
 
 def _approvals(kind: str, raw: dict[str, Any], where: str) -> list[dict[str, Any]]:
     if kind == "tool_return":
-        returns = _parse(schemas.ToolReturnCreate, raw, where)
+        returns = _parse(turn_schemas.ToolReturnCreate, raw, where)
         return [_return(item) for item in returns.tool_returns]
     if kind != "approval":
         error = {
@@ -60,7 +62,7 @@ def _approvals(kind: str, raw: dict[str, Any], where: str) -> list[dict[str, Any
             "input": kind,
         }
         raise RequestInvalid([error])
-    approval = _parse(schemas.ApprovalCreate, raw, where)
+    approval = _parse(turn_schemas.ApprovalCreate, raw, where)
     if approval.approvals is None and approval.approve is not None:
         # The deprecated single form: one decision on the request's only call.
         return [
@@ -73,14 +75,14 @@ def _approvals(kind: str, raw: dict[str, Any], where: str) -> list[dict[str, Any
         ]
     found: list[dict[str, Any]] = []
     for item in approval.approvals or []:
-        if isinstance(item, schemas.ClientToolReturn):
+        if isinstance(item, turn_schemas.ClientToolReturn):
             found.append(_return(item))
         else:
             found.append(item.model_dump())
     return found
 
 
-def _return(item: schemas.ClientToolReturn) -> dict[str, Any]:
+def _return(item: turn_schemas.ClientToolReturn) -> dict[str, Any]:
     result = item.model_dump()
     if not isinstance(item.tool_return, str):
         result["tool_return"] = plain_text(item.tool_return)
@@ -97,7 +99,7 @@ def _parse(model: type[M], raw: dict[str, Any], where: str) -> M:
         raise RequestInvalid(validation_errors(exc, where)) from None
 
 
-def turn_request(body: schemas.SendMessage, streaming: bool) -> TurnRequest:
+def turn_request(body: turn_schemas.SendMessage, streaming: bool) -> TurnRequest:
     messages, approvals = _inputs(body)
     return TurnRequest(
         messages=messages,
@@ -124,7 +126,7 @@ def turn_request(body: schemas.SendMessage, streaming: bool) -> TurnRequest:
 
 
 async def send(call: Call) -> Response:
-    body: schemas.SendMessage = call.body
+    body: turn_schemas.SendMessage = call.body
     if body.messages is not None and not body.messages:
         return detail(422, "Messages must not be empty")
     return await answer(call, call.path["conversation_id"], turn_request(body, body.streaming))
@@ -132,7 +134,7 @@ async def send(call: Call) -> Response:
 
 async def preview(call: Call) -> Response:
     """The provider request a send would make: nothing is sent or written."""
-    body: schemas.SendMessage = call.body
+    body: turn_schemas.SendMessage = call.body
     if body.messages is not None and not body.messages:
         return detail(422, "Messages must not be empty")
     request = turn_request(body, streaming=False)
@@ -173,7 +175,7 @@ async def answer(call: Call, path_id: str, request: TurnRequest) -> Response:
         )
     wanted = request.include_return_message_types
     return JSONResponse(
-        schemas.LettaResponse(
+        responses.LettaResponse(
             messages=turn.notices
             + [m for m in result.messages if wanted is None or m["message_type"] in wanted],
             stop_reason={"message_type": "stop_reason", "stop_reason": result.stop_reason},
@@ -183,7 +185,7 @@ async def answer(call: Call, path_id: str, request: TurnRequest) -> Response:
 
 
 async def resume(call: Call) -> Response:
-    body: schemas.ResumeStream = call.body
+    body: turn_schemas.ResumeStream = call.body
     run = await run_in_threadpool(
         lambda: call.services.runs.find_resumable(
             call.actor, call.path["conversation_id"], run_id=body.run_id, otid=body.otid
@@ -194,7 +196,7 @@ async def resume(call: Call) -> Response:
 
 async def replay(call: Call, run: RunRow) -> Response:
     """A background run's stream after ``starting_after``, as the request's body asks."""
-    body: schemas.ResumeStream = call.body
+    body: turn_schemas.ResumeStream = call.body
     # Letta sends pings on resume only when asked in a body (spec §2.7).
     asked = call.sent_body and body.include_pings
     pings = call.services.turns.settings.ping_seconds if asked else None
@@ -227,7 +229,7 @@ async def compact(call: Call) -> Response:
     except ModelError as exc:
         return model_error_response(exc)
     return JSONResponse(
-        schemas.CompactionResponse(
+        responses.CompactionResponse(
             summary=done.summary,
             num_messages_before=done.num_messages_before,
             num_messages_after=done.num_messages_after,
@@ -250,8 +252,8 @@ ENDPOINTS = [
         "send_conversation_message",
         "Send messages; the answer streams as Server-Sent Events (or JSON with streaming=false)",
         send,
-        schemas.LettaResponse,
-        body=schemas.ConversationSendMessage,
+        responses.LettaResponse,
+        body=turn_schemas.ConversationSendMessage,
         body_required=True,
         path_ids=PATH,
         errors=(400, 401, 404, 409, 429, 500, 502, 503, 504),
@@ -264,7 +266,7 @@ ENDPOINTS = [
         "stands; nothing is sent or written",
         preview,
         dict[str, Any],
-        body=schemas.ConversationSendMessage,
+        body=turn_schemas.ConversationSendMessage,
         body_required=True,
         path_ids=PATH,
         errors=(400, 404, 409),
@@ -276,7 +278,7 @@ ENDPOINTS = [
         "Resume the active background run's stream after a seq_id",
         resume,
         None,
-        body=schemas.ResumeStream,
+        body=turn_schemas.ResumeStream,
         path_ids=PATH,
         errors=(400, 404, 410, 503),
     ),
@@ -297,7 +299,7 @@ ENDPOINTS = [
         "compact_conversation",
         "Summarize the start of the context into a checkpoint; history stays",
         compact,
-        schemas.CompactionResponse,
+        responses.CompactionResponse,
         body=schemas.CompactionRequest,
         path_ids=PATH,
         errors=(400, 401, 404, 409, 429, 502, 504),
