@@ -251,7 +251,8 @@ class ListAgentsQuery(Wire):
     order: Order = "desc"
 
 
-AgentRelationship = Literal[
+# Letta's agent relations a request may name (include=…).
+AgentInclude = Literal[
     "agent.blocks",
     "agent.identities",
     "agent.managed_group",
@@ -264,7 +265,7 @@ AgentRelationship = Literal[
 
 
 class RetrieveAgentQuery(Wire):
-    include: list[AgentRelationship] = Field(
+    include: list[AgentInclude] = Field(
         default_factory=list,
         description="Letta's choice of relations to load. convlog always answers with all it "
         "keeps (blocks, tags, tools; sources as an empty list); it keeps no secrets, managed "
@@ -354,18 +355,6 @@ class PageQuery(Wire):
     limit: int | None = Field(100, ge=0, le=MAX_LIMIT)
     order: Order = "asc"
     order_by: Literal["created_at"] = "created_at"
-
-
-AgentInclude = Literal[
-    "agent.blocks",
-    "agent.identities",
-    "agent.managed_group",
-    "agent.pending_approval",
-    "agent.secrets",
-    "agent.sources",
-    "agent.tags",
-    "agent.tools",
-]
 
 
 class BlockAgentsQuery(PageQuery):

@@ -156,6 +156,7 @@ class Settings:
                 raise SettingsError(f"{key} must be between {low} and {high}, not {text!r}")
             return value
 
+        providers = _providers(env)
         log_level = (raw("CONVLOG_LOG_LEVEL") or "info").lower()
         if log_level not in LOG_LEVELS:
             raise SettingsError(
@@ -199,11 +200,11 @@ class Settings:
             process_timeout_seconds=number("CONVLOG_PROCESS_TIMEOUT", 3.0, 0.3, 3600),
             keepalive_seconds=number("CONVLOG_KEEPALIVE_INTERVAL", 20.0, 0.01, 3600),
             model_timeout_seconds=number("CONVLOG_MODEL_TIMEOUT", 120.0, 0.1, 3600),
-            providers=_providers(env),
+            providers=providers,
             exa_api_key=raw("EXA_API_KEY") or None,
             exa_base_url=raw("EXA_BASE_URL") or "https://api.exa.ai",
             fetch_private_addresses=_private_fetches(raw("CONVLOG_FETCH_PRIVATE_ADDRESSES")),
-            auto_model=_auto_model(raw("CONVLOG_AUTO_MODEL"), _providers(env)),
+            auto_model=_auto_model(raw("CONVLOG_AUTO_MODEL"), providers),
             context_windows=_context_windows(raw("CONVLOG_CONTEXT_WINDOWS")),
             auth=auth,
             limits=limits,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from service import frames, wire
@@ -122,27 +123,41 @@ async def drain(queue: asyncio.Queue[Chunk | None]) -> AsyncIterator[Chunk]:
             return
 
 
-async def with_pings(
-    source: AsyncIterator[Chunk], run_id: str, every: float | None
-) -> AsyncIterator[str]:
-    """Frames of ``source``; a ping after each ``every`` seconds without one."""
+async def _with_silences(
+    source: AsyncIterator[Chunk], every: float | None
+) -> AsyncGenerator[Chunk | None, None]:
+    """The chunks of ``source``, and None after each ``every`` seconds without one (the wait
+    for the next chunk goes on across them)."""
     iterator = source.__aiter__()
-    last_seq: int | None = None
     while True:
         step = asyncio.ensure_future(iterator.__anext__())
-        while True:
-            done, _ = await asyncio.wait({step}, timeout=every)
-            if done:
-                break
-            yield frames.data(wire.ping(run_id, last_seq))
+        try:
+            while not (await asyncio.wait({step}, timeout=every))[0]:
+                yield None
+        finally:
+            if not step.done():  # the reader went away while waiting
+                step.cancel()
         try:
             chunk = step.result()
         except StopAsyncIteration:
             return
-        last_seq = chunk.seq
-        yield chunk.frame
-        if chunk.final:
-            return
+        yield chunk
+
+
+async def with_pings(
+    source: AsyncIterator[Chunk], run_id: str, every: float | None
+) -> AsyncIterator[str]:
+    """Frames of ``source``; a ping after each ``every`` seconds without one."""
+    last_seq: int | None = None
+    async with aclosing(_with_silences(source, every)) as chunks:
+        async for chunk in chunks:
+            if chunk is None:
+                yield frames.data(wire.ping(run_id, last_seq))
+                continue
+            last_seq = chunk.seq
+            yield chunk.frame
+            if chunk.final:
+                return
 
 
 async def until_ended(
@@ -156,31 +171,22 @@ async def until_ended(
     (its process died, or kept them in memory while Redis was down) would otherwise keep the
     reader waiting forever: it gets a notice of where the result is, and ``[DONE]``.
     """
-    iterator = source.__aiter__()
     seq = 0
-    while True:
-        step = asyncio.ensure_future(iterator.__anext__())
-        while True:
-            done, _ = await asyncio.wait({step}, timeout=silence)
-            if done:
-                break
-            if await ended():
-                step.cancel()
-                await asyncio.gather(step, return_exceptions=True)
-                notice = frames.error_message(
-                    run_id,
-                    "stream_incomplete",
-                    "This run ended, but the rest of its stream cannot be read here.",
-                    f"Its result is saved: GET /v1/runs/{run_id}/messages.",
-                )
-                yield Chunk(seq, frames.error(notice), False)
-                yield Chunk(seq, frames.DONE, True)
+    async with aclosing(_with_silences(source, silence)) as chunks:
+        async for chunk in chunks:
+            if chunk is None:
+                if await ended():
+                    notice = frames.error_message(
+                        run_id,
+                        "stream_incomplete",
+                        "This run ended, but the rest of its stream cannot be read here.",
+                        f"Its result is saved: GET /v1/runs/{run_id}/messages.",
+                    )
+                    yield Chunk(seq, frames.error(notice), False)
+                    yield Chunk(seq, frames.DONE, True)
+                    return
+                continue
+            seq = chunk.seq
+            yield chunk
+            if chunk.final:
                 return
-        try:
-            chunk = step.result()
-        except StopAsyncIteration:
-            return
-        seq = chunk.seq
-        yield chunk
-        if chunk.final:
-            return

@@ -22,15 +22,13 @@ COMMON = ("id", "date", "name", "message_type", "otid", "sender_id", "step_id", 
 
 
 def now_date() -> str:
-    """Now, to the second, as Letta dates items: formatted once a second (every streamed
-    fragment carries one)."""
-    second = int(time.time())
-    if _DATE[0] != second:
-        _DATE[:] = [second, datetime.fromtimestamp(second, UTC).isoformat()]
-    return str(_DATE[1])
+    """Now, to the second, as Letta dates items (every streamed fragment carries one)."""
+    return _date_of(int(time.time()))
 
 
-_DATE: list[Any] = [0, ""]
+@lru_cache(maxsize=2)  # formatted once a second
+def _date_of(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).isoformat()
 
 
 @lru_cache(maxsize=4096)  # every fragment of an item asks again

@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from functools import cache
 from pathlib import Path
 
 from tests.services import require_program
@@ -24,6 +25,7 @@ def cache_dir() -> Path:
     return Path(os.environ.get("CONVLOG_NODE_CACHE") or REPO / ".cache" / "node")
 
 
+@cache  # checked and installed once per test process
 def node_modules() -> Path:
     """The installed packages (skips, or fails under CI=true, without Node and npm)."""
     require_program("node", "Letta's JavaScript clients run on Node.js")
