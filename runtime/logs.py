@@ -36,9 +36,11 @@ class JsonLines(logging.Formatter):
 
 
 def configure(level: str, fmt: str) -> None:
+    root = logging.getLogger()
+    root.setLevel(level.upper())
+    if root.handlers:  # configured already (as logging.basicConfig, which this replaces)
+        return
     handler = logging.StreamHandler()
     handler.addFilter(WithContext())
     handler.setFormatter(JsonLines() if fmt == "json" else logging.Formatter(TEXT))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.addHandler(handler)

@@ -39,7 +39,9 @@ class Pace:
     events: int  # events the catch-up scenario leaves for a killed catch-up
 
 
-QUICK = Pace(writers=2, warmup=1.5, outage=3.0, after=4.0, events=3000)
+# ``after`` leaves a killed process's claims time to lapse (CONVLOG_PROCESS_TIMEOUT, 3 s, and a
+# reap) on a loaded CI machine before the first good turn is looked for.
+QUICK = Pace(writers=2, warmup=1.5, outage=3.0, after=7.0, events=3000)
 FULL = Pace(writers=4, warmup=4.0, outage=10.0, after=10.0, events=30_000)
 
 
