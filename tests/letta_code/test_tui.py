@@ -41,7 +41,11 @@ class Terminal:
         # The session's shell starts from tmux's own environment: the settings go on the line.
         exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in PASSED)
         # The pause keeps the last screen readable after the program exits.
-        script = f"cd {shlex.quote(str(cwd))} && env {exports} {shlex.join(command)}; sleep 600"
+        # Without CI: the TUI (ink) draws no interactive prompt when it believes it runs in CI,
+        # and a tmux server started by a CI job passes CI=true on to its sessions.
+        script = (
+            f"cd {shlex.quote(str(cwd))} && env -u CI {exports} {shlex.join(command)}; sleep 600"
+        )
         self._tmux("new-session", "-d", "-s", self.name, "-x", "160", "-y", "50", script)
 
     def _tmux(self, *args: str) -> str:
