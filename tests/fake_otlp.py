@@ -28,6 +28,8 @@ class Span:
     parent_id: str
     attributes: dict[str, Any]
     service: str
+    start_ns: int = 0
+    end_ns: int = 0
 
 
 def _value(value: Any) -> Any:
@@ -73,6 +75,8 @@ class FakeCollector(ServedApp):
                             span.parent_span_id.hex(),
                             {a.key: _value(a.value) for a in span.attributes},
                             str(attrs.get("service.name", "")),
+                            span.start_time_unix_nano,
+                            span.end_time_unix_nano,
                         )
                     )
         with self._lock:
