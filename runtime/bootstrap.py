@@ -11,6 +11,14 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from eventsourcing.utils import get_topic
+
+from adapters.chain_store import PopoChainStore, PostgresChainStore, SQLiteChainStore
+from adapters.chained_recorders import (
+    ChainedPopoRecorder,
+    ChainedPostgresRecorder,
+    ChainedSQLiteRecorder,
+)
 from adapters.event_history import PopoHistory, PostgresHistory, SQLiteHistory
 from adapters.inprocess import InProcessChunkLog, InProcessLock, InProcessSignals
 from adapters.models import ModelRouter
@@ -30,6 +38,7 @@ from projections.store import ViewStore
 from runtime.settings import Settings, database_outages, masked
 from service.agents import AgentService
 from service.application import ConvlogApplication
+from service.audit import ChainStore
 from service.blocks import BlockService
 from service.compaction import CompactionService
 from service.context import Context
@@ -99,13 +108,17 @@ def _postgres_startup_lock(settings: Settings) -> Iterator[None]:
 AGGREGATE_CACHE = {"AGGREGATE_CACHE_MAXSIZE": "2000", "AGGREGATE_CACHE_FASTFORWARD": "y"}
 
 
-def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, StoredHistory]:
+def _open_stores(
+    settings: Settings,
+) -> tuple[ConvlogApplication, ViewStore, StoredHistory, ChainStore]:
     backend = settings.backend
     if backend == "memory":
         app = ConvlogApplication(
-            env={"PERSISTENCE_MODULE": "eventsourcing.popo", **AGGREGATE_CACHE}
+            env={"PERSISTENCE_MODULE": "eventsourcing.popo", **AGGREGATE_CACHE},
+            memory_recorder=ChainedPopoRecorder,
         )
-        return app, SQLiteViewStore(None), PopoHistory(app.recorder)
+        assert isinstance(app.recorder, ChainedPopoRecorder)
+        return app, SQLiteViewStore(None), PopoHistory(app.recorder), PopoChainStore(app.recorder)
     if backend == "sqlite":
         path = settings.sqlite_path
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,11 +127,14 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
                 "PERSISTENCE_MODULE": "eventsourcing.sqlite",
                 "SQLITE_DBNAME": str(path),
                 "SQLITE_LOCK_TIMEOUT": "10",
+                "APPLICATION_RECORDER_TOPIC": get_topic(ChainedSQLiteRecorder),
                 **AGGREGATE_CACHE,
             }
         )
+        app.recorder.chain_gap()  # type: ignore[attr-defined]
         views = path.with_name(path.stem + "-views" + path.suffix)
-        return app, SQLiteViewStore(str(views)), SQLiteHistory(app.recorder)
+        chain = SQLiteChainStore(app.recorder)
+        return app, SQLiteViewStore(str(views)), SQLiteHistory(app.recorder), chain
 
     from psycopg.conninfo import make_conninfo
 
@@ -145,10 +161,12 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
         # kept short, so that the ten stay within seconds.)
         "POSTGRES_CONNECT_TIMEOUT": "1",
         "POSTGRES_MAX_OVERFLOW": str(settings.db_pool_size),
+        "APPLICATION_RECORDER_TOPIC": get_topic(ChainedPostgresRecorder),
         **AGGREGATE_CACHE,
     }
     with _postgres_startup_lock(settings):
         app = ConvlogApplication(env=env)
+        app.recorder.chain_gap()  # type: ignore[attr-defined]
     # The event store's pool takes no setting for it from the environment (see RECONNECT_SECONDS).
     app.recorder.datastore.pool.reconnect_timeout = RECONNECT_SECONDS  # type: ignore[attr-defined]
     bounded = {
@@ -163,7 +181,7 @@ def _open_stores(settings: Settings) -> tuple[ConvlogApplication, ViewStore, Sto
         timeout=settings.db_timeout_seconds,
         reconnect_seconds=RECONNECT_SECONDS,
     )
-    return app, store, PostgresHistory(app.recorder)
+    return app, store, PostgresHistory(app.recorder), PostgresChainStore(app.recorder)
 
 
 def process_name() -> str:
@@ -176,8 +194,8 @@ def build(settings: Settings, model: ChatModel | None = None, *, catch_up: bool 
     ``catch_up=False`` leaves the views where they are (to report how far behind they are).
     """
     holder = process_name()
-    app, store, history = _open_stores(settings)
-    event_log = EventLog(app, history)
+    app, store, history, chain = _open_stores(settings)
+    event_log = EventLog(app, history, chain)
     projector = Projector(
         store, event_log, all_projections(), batch_size=settings.projection_batch_size
     )

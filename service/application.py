@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
@@ -16,7 +16,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent
+from eventsourcing.persistence import ApplicationRecorder, IntegrityError, Mapper, StoredEvent
 
 from domain.agent import Agent
 from domain.conversation import Conversation
@@ -71,6 +71,21 @@ class ConvlogApplication(Application[UUID]):
     # Agents gain an event per conversation opened: snapshot them often, so opening one stays
     # cheap however many came before.
     snapshotting_intervals = {Conversation: 100, Agent: 20}  # noqa: RUF012 (library attribute)
+
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        memory_recorder: Callable[[], ApplicationRecorder] | None = None,
+    ) -> None:
+        # The in-memory store takes no recorder class from the environment (the others do:
+        # APPLICATION_RECORDER_TOPIC), so the hash-chained one is given here.
+        self._memory_recorder = memory_recorder
+        super().__init__(env=env)
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        if self._memory_recorder is not None:
+            return self._memory_recorder()
+        return super().construct_recorder()
 
     def construct_mapper(self) -> Mapper[UUID]:
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=ActorMapper)

@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from service.application import ConvlogApplication
+from service.audit import ChainStore
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,10 @@ class StoredHistory(Protocol):
 class EventLog:
     """Reads the log in global order (for projections) and per stream (for auditors)."""
 
-    def __init__(self, app: ConvlogApplication, history: StoredHistory) -> None:
+    def __init__(self, app: ConvlogApplication, history: StoredHistory, chain: ChainStore) -> None:
         self.app = app
         self._history = history
+        self.chain = chain  # the hash chain over the log (service/audit.py verifies it)
 
     def read(self, after: int, limit: int, topics: Sequence[str]) -> list[tuple[int, Any]]:
         notifications = self.app.recorder.select_notifications(
