@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from adapters.chained_recorders import CHAIN_TABLE, ChainedPopoRecorder
+from adapters.chained_recorders import ChainedPopoRecorder
 from service.audit import ChainedEvent
 from service.chain import GENESIS
 
@@ -21,23 +22,23 @@ Stored = tuple[int, UUID, int, str, bytes]  # position, stream, version, topic, 
 
 
 def _merge(events: list[Stored], entries: list[Entry]) -> list[ChainedEvent]:
-    by_position: dict[int, ChainedEvent] = {}
-    for position, stream_id, version, stream_hash, log_hash in entries:
-        by_position[position] = ChainedEvent(
-            position, stream_id, version, stream_hash=stream_hash, log_hash=log_hash
-        )
+    """Events (in position order) with their chain entries; an entry for another stream than
+    the event at its position does not count as the event's."""
+    chain = {entry[0]: entry for entry in entries}
+    merged = []
     for position, stream_id, version, topic, state in events:
-        entry = by_position.get(position)
-        by_position[position] = ChainedEvent(
-            position,
-            stream_id,
-            version,
-            topic,
-            state,
-            entry.stream_hash if entry and entry.stream_id == stream_id else None,
-            entry.log_hash if entry and entry.stream_id == stream_id else None,
-        )
-    return [by_position[p] for p in sorted(by_position)]
+        entry = chain.pop(position, None)
+        if entry is not None and entry[1] == stream_id:
+            merged.append(
+                ChainedEvent(position, stream_id, version, topic, state, entry[3], entry[4])
+            )
+        else:
+            merged.append(ChainedEvent(position, stream_id, version, topic, state))
+    for position, stream_id, version, stream_hash, log_hash in chain.values():  # events gone
+        merged.append(ChainedEvent(position, stream_id, version, None, None, stream_hash, log_hash))
+    if chain:
+        merged.sort(key=lambda e: e.position)
+    return merged
 
 
 def _with_previous(found: list[ChainedEvent], previous: dict[int, bytes]) -> list[ChainedEvent]:
@@ -104,6 +105,7 @@ class SQLiteChainStore:
     def __init__(self, recorder: Any) -> None:
         self._recorder = recorder
         self._events = recorder.events_table_name
+        self._chain = recorder.chain_table
 
     def _rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with self._recorder.datastore.transaction(commit=False) as c:
@@ -112,7 +114,7 @@ class SQLiteChainStore:
 
     def head(self) -> tuple[int, bytes]:
         rows = self._rows(
-            f"SELECT notification_id, log_hash FROM {CHAIN_TABLE} "
+            f"SELECT notification_id, log_hash FROM {self._chain} "
             "ORDER BY notification_id DESC LIMIT 1"
         )
         return (int(rows[0][0]), bytes(rows[0][1])) if rows else (0, GENESIS)
@@ -120,7 +122,7 @@ class SQLiteChainStore:
     def end(self) -> int:
         rows = self._rows(
             f"SELECT max(coalesce((SELECT max(rowid) FROM {self._events}), 0),"
-            f" coalesce((SELECT max(notification_id) FROM {CHAIN_TABLE}), 0))"
+            f" coalesce((SELECT max(notification_id) FROM {self._chain}), 0))"
         )
         return int(rows[0][0])
 
@@ -131,7 +133,7 @@ class SQLiteChainStore:
             (after, upto),
         )
         entries = self._rows(
-            f"SELECT * FROM {CHAIN_TABLE} WHERE notification_id > ? AND notification_id <= ?",
+            f"SELECT * FROM {self._chain} WHERE notification_id > ? AND notification_id <= ?",
             (after, upto),
         )
         return _merge(_stored(events), _entries(entries))
@@ -142,14 +144,14 @@ class SQLiteChainStore:
             " WHERE originator_id = ?",
             (stream_id.hex,),
         )
-        entries = self._rows(f"SELECT * FROM {CHAIN_TABLE} WHERE stream_id = ?", (stream_id.hex,))
+        entries = self._rows(f"SELECT * FROM {self._chain} WHERE stream_id = ?", (stream_id.hex,))
         found = _merge(_stored(events), _entries(entries))
         previous = {
             int(r[0]): bytes(r[1])
             for r in self._rows(
-                f"SELECT c.notification_id, (SELECT p.log_hash FROM {CHAIN_TABLE} AS p"
+                f"SELECT c.notification_id, (SELECT p.log_hash FROM {self._chain} AS p"
                 " WHERE p.notification_id < c.notification_id"
-                f" ORDER BY p.notification_id DESC LIMIT 1) FROM {CHAIN_TABLE} AS c"
+                f" ORDER BY p.notification_id DESC LIMIT 1) FROM {self._chain} AS c"
                 " WHERE c.stream_id = ?",
                 (stream_id.hex,),
             )
@@ -161,7 +163,7 @@ class SQLiteChainStore:
         found = {}
         for stream_id, version in keys:
             rows = self._rows(
-                f"SELECT stream_hash FROM {CHAIN_TABLE} WHERE stream_id = ? AND version = ?",
+                f"SELECT stream_hash FROM {self._chain} WHERE stream_id = ? AND version = ?",
                 (stream_id.hex, version),
             )
             if rows:
@@ -170,7 +172,7 @@ class SQLiteChainStore:
 
     def log_hash_before(self, position: int) -> bytes:
         rows = self._rows(
-            f"SELECT log_hash FROM {CHAIN_TABLE} WHERE notification_id < ? "
+            f"SELECT log_hash FROM {self._chain} WHERE notification_id < ? "
             "ORDER BY notification_id DESC LIMIT 1",
             (position,),
         )
@@ -178,16 +180,22 @@ class SQLiteChainStore:
 
 
 def _stored(rows: list[Any]) -> list[Stored]:
-    return [(int(r[0]), UUID(str(r[1])), int(r[2]), str(r[3]), _bytes(r[4])) for r in rows]
+    return [(r[0], _uuid(r[1]), r[2], r[3], _bytes(r[4])) for r in rows]
+
+
+def _uuid(value: Any) -> UUID:
+    return value if isinstance(value, UUID) else UUID(value)
 
 
 def _bytes(value: Any) -> bytes:
     """A stored state; SQLite gives text for one written as text (not by the library)."""
+    if isinstance(value, bytes):
+        return value
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 def _entries(rows: list[Any]) -> list[Entry]:
-    return [(int(r[0]), UUID(str(r[1])), int(r[2]), bytes(r[3]), bytes(r[4])) for r in rows]
+    return [(r[0], _uuid(r[1]), r[2], bytes(r[3]), bytes(r[4])) for r in rows]
 
 
 class PostgresChainStore:
@@ -197,13 +205,21 @@ class PostgresChainStore:
         self._names = {
             "s": schema,
             "e": Identifier(recorder.events_table_name),
-            "c": Identifier(CHAIN_TABLE),
+            "c": Identifier(recorder.chain_table),
         }
+        self._rendered: dict[str, bytes] = {}
 
     def _rows(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
-        with self._datastore.get_connection() as conn, conn.cursor() as cur:
-            cur.execute(SQL(statement).format(**self._names), params)
-            rows = [tuple(r.values()) for r in cur.fetchall()]
+        rendered = self._rendered.get(statement)
+        if rendered is None:  # once per statement: the driver would render it every time
+            rendered = SQL(statement).format(**self._names).as_bytes()
+            self._rendered[statement] = rendered
+        with (
+            self._datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row, binary=True) as cur,
+        ):
+            cur.execute(rendered, params, prepare=True)
+            rows: list[Any] = cur.fetchall()
             conn.commit()
             return rows
 
@@ -223,7 +239,8 @@ class PostgresChainStore:
     def positions(self, after: int, upto: int) -> list[ChainedEvent]:
         events = self._rows(
             "SELECT notification_id, originator_id, originator_version, topic, state"
-            " FROM {s}.{e} WHERE notification_id > %s AND notification_id <= %s",
+            " FROM {s}.{e} WHERE notification_id > %s AND notification_id <= %s"
+            " ORDER BY notification_id",
             (after, upto),
         )
         entries = self._rows(

@@ -1,6 +1,7 @@
 """Event-store recorders that chain every event they store (``service/chain.py``).
 
-Each backend writes an event's two hashes into its ``event_chain`` table in the transaction
+Each backend writes an event's two hashes into a table beside the events table
+(``<events table>_chain``) in the transaction
 that stores the event, while it holds the store's write lock (PostgreSQL's table lock, which
 the library takes to keep positions in commit order; SQLite's single writer; a lock in
 memory), so concurrent writers and processes always extend the one current head.
@@ -29,7 +30,6 @@ from psycopg.sql import SQL, Identifier
 from service.chain import GENESIS, Link, NewEvent, extend
 
 log = logging.getLogger("convlog.chain")
-CHAIN_TABLE = "event_chain"
 BACKFILL_BATCH = 10_000
 
 
@@ -85,21 +85,26 @@ class ChainedPopoRecorder(POPOApplicationRecorder):
 
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
+    @property
+    def chain_table(self) -> str:
+        return f"{self.events_table_name}_chain"
+
     def construct_create_table_statements(self) -> list[str]:
         return [
             *super().construct_create_table_statements(),
-            f"CREATE TABLE IF NOT EXISTS {CHAIN_TABLE} (notification_id INTEGER PRIMARY KEY, "
+            f"CREATE TABLE IF NOT EXISTS {self.chain_table} (notification_id INTEGER PRIMARY KEY, "
             "stream_id TEXT NOT NULL, version INTEGER NOT NULL, stream_hash BLOB NOT NULL, "
             "log_hash BLOB NOT NULL)",
-            f"CREATE UNIQUE INDEX IF NOT EXISTS {CHAIN_TABLE}_stream "
-            f"ON {CHAIN_TABLE} (stream_id, version)",
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {self.chain_table}_stream "
+            f"ON {self.chain_table} (stream_id, version)",
         ]
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         positions = super()._insert_events(c, stored_events, **kwargs)
-        assert positions is not None
+        if not positions:  # a save with nothing to store
+            return positions
         _logged_gap(self._chain_unchained(c, below=positions[0]))
         head = self._head(c)
         self._write(
@@ -115,7 +120,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         return count
 
     def _head(self, c: SQLiteCursor) -> bytes:
-        c.execute(f"SELECT log_hash FROM {CHAIN_TABLE} ORDER BY notification_id DESC LIMIT 1")
+        c.execute(f"SELECT log_hash FROM {self.chain_table} ORDER BY notification_id DESC LIMIT 1")
         row = c.fetchone()
         return bytes(row[0]) if row else GENESIS
 
@@ -123,7 +128,7 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
         previous = {}
         for sid, version in _first_versions(events).items():
             c.execute(
-                f"SELECT stream_hash FROM {CHAIN_TABLE} WHERE stream_id = ? AND version = ?",
+                f"SELECT stream_hash FROM {self.chain_table} WHERE stream_id = ? AND version = ?",
                 (sid.hex, version - 1),
             )
             row = c.fetchone()
@@ -133,13 +138,13 @@ class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
 
     def _write(self, c: SQLiteCursor, links: list[Link]) -> None:
         c.executemany(
-            f"INSERT INTO {CHAIN_TABLE} VALUES (?, ?, ?, ?, ?)",
+            f"INSERT INTO {self.chain_table} VALUES (?, ?, ?, ?, ?)",
             [(k.position, k.stream_id.hex, k.version, k.stream_hash, k.log_hash) for k in links],
         )
 
     def _chain_unchained(self, c: SQLiteCursor, below: int | None) -> int:
         """Chain events stored without one (below ``below``, if given), in log order."""
-        c.execute(f"SELECT coalesce(max(notification_id), 0) FROM {CHAIN_TABLE}")
+        c.execute(f"SELECT coalesce(max(notification_id), 0) FROM {self.chain_table}")
         chained = int(c.fetchone()[0])
         bound = "" if below is None else f" AND rowid < {int(below)}"
         count = 0
@@ -166,10 +171,14 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     commit.
     """
 
+    @property
+    def chain_table(self) -> str:
+        return f"{self.events_table_name}_chain"
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         schema = Identifier(self.datastore.schema)
-        chain = Identifier(CHAIN_TABLE)
+        chain = Identifier(self.chain_table)
         self.sql_create_statements += [
             SQL(
                 "CREATE TABLE IF NOT EXISTS {}.{} (notification_id bigint PRIMARY KEY, "
@@ -178,25 +187,41 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
             ).format(schema, chain)
         ]
         events = Identifier(self.events_table_name)
-        # One row: the head, and the last position of the log before this insert; then one
-        # row per stream with a previous event.
-        self._sql_before = SQL(
-            "SELECT 0 AS kind, NULL::uuid AS stream_id, c.log_hash AS hash, c.notification_id AS"
-            " chained, (SELECT max(notification_id) FROM {s}.{e}) AS stored"
-            " FROM (SELECT 1) AS one LEFT JOIN LATERAL (SELECT log_hash, notification_id"
-            " FROM {s}.{c} ORDER BY notification_id DESC LIMIT 1) AS c ON true"
-            " UNION ALL SELECT 1, c.stream_id, c.stream_hash, NULL, NULL FROM {s}.{c} AS c"
-            " JOIN unnest(%s::uuid[], %s::bigint[]) AS p (stream_id, version)"
-            " ON c.stream_id = p.stream_id AND c.version = p.version"
-        ).format(s=schema, e=events, c=chain)
-        self._sql_insert = SQL("INSERT INTO {}.{} VALUES (%s, %s, %s, %s, %s)").format(
-            schema, chain
+        # Rendered once (the driver re-renders a composed statement at every execution).
+        # The head, and the log's last position before this insert (a later one than the
+        # head's means events without a chain, to chain first).
+        self._sql_head = (
+            SQL(
+                "SELECT c.log_hash, c.notification_id AS chained,"
+                " (SELECT max(notification_id) FROM {s}.{e}) AS stored"
+                " FROM (SELECT 1) AS one LEFT JOIN (SELECT log_hash, notification_id"
+                " FROM {s}.{c} ORDER BY notification_id DESC LIMIT 1) AS c ON true"
+            )
+            .format(s=schema, e=events, c=chain)
+            .as_bytes()
         )
-        self._sql_unchained = SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{}"
-            " WHERE notification_id > %s AND notification_id <= %s"
-            " ORDER BY notification_id LIMIT %s"
-        ).format(schema, events)
+        # The stream hash before each stream's first event in the insert.
+        self._sql_previous = (
+            SQL(
+                "SELECT c.stream_id, c.stream_hash FROM {s}.{c} AS c"
+                " JOIN unnest(%s::uuid[], %s::bigint[]) AS p (stream_id, version)"
+                " ON c.stream_id = p.stream_id AND c.version = p.version"
+            )
+            .format(s=schema, c=chain)
+            .as_bytes()
+        )
+        self._sql_insert = (
+            SQL("INSERT INTO {}.{} VALUES (%s, %s, %s, %s, %s)").format(schema, chain).as_bytes()
+        )
+        self._sql_unchained = (
+            SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state"
+                " FROM {}.{} WHERE notification_id > %s AND notification_id <= %s"
+                " ORDER BY notification_id LIMIT %s"
+            )
+            .format(schema, events)
+            .as_bytes()
+        )
         self._pending = threading.local()
 
     def _insert_stored_events(
@@ -205,10 +230,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         assert not self.datastore.enable_db_functions, "the chain needs the locked insert"
         self._lock_table(curs)
         self._notify_channel(curs)
-        before = curs.connection.cursor()
-        first = _first_versions(stored_events)
-        before.execute(self._sql_before, (list(first), [v - 1 for v in first.values()]))
-        self._pending.before = before
+        # Read in the insert's own round trip: fetched after the library's sync.
+        head, previous = curs.connection.cursor(), curs.connection.cursor()
+        head.execute(self._sql_head, prepare=True)
+        first = {k: v - 1 for k, v in _first_versions(stored_events).items() if v > 1}
+        if first:
+            previous.execute(self._sql_previous, (list(first), list(first.values())), prepare=True)
+        self._pending.reads = (head, previous if first else None)
         PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     def _fetch_ids_after_insert_events(
@@ -216,19 +244,25 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     ) -> Sequence[int] | None:
         positions = super()._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
         assert positions
-        before: Cursor[DictRow] = self._pending.before
-        self._pending.before = None
-        with before:
-            rows = before.fetchall()
-        head_row = next(r for r in rows if r["kind"] == 0)
-        head = bytes(head_row["hash"]) if head_row["hash"] is not None else GENESIS
-        previous = {r["stream_id"]: bytes(r["hash"]) for r in rows if r["kind"] == 1}
-        if (head_row["stored"] or 0) > (head_row["chained"] or 0):  # events without a chain
-            head, count = self._chain_range(curs, head_row["chained"] or 0, head_row["stored"])
+        head_cursor, previous_cursor = self._pending.reads
+        self._pending.reads = None
+        with head_cursor:
+            row = head_cursor.fetchone()
+        assert row is not None
+        head = bytes(row["log_hash"]) if row["log_hash"] is not None else GENESIS
+        previous: dict[UUID, bytes] = {}
+        if previous_cursor is not None:
+            with previous_cursor:
+                previous = {r["stream_id"]: bytes(r["stream_hash"]) for r in previous_cursor}
+        if (row["stored"] or 0) > (row["chained"] or 0):  # events without a chain: first
+            head, count = self._chain_range(curs, row["chained"] or 0, row["stored"])
             _logged_gap(count)
             previous = self._previous(curs, stored_events)
         links = extend(head, previous, _new_events(positions, stored_events))
-        curs.executemany(self._sql_insert, [_row(k) for k in links])
+        if len(links) == 1:
+            curs.execute(self._sql_insert, _row(links[0]), prepare=True)
+        else:
+            curs.executemany(self._sql_insert, [_row(k) for k in links])
         return positions
 
     def chain_gap(self) -> int:
@@ -241,7 +275,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
                     " (SELECT coalesce(max(notification_id), 0) FROM {s}.{e}) AS stored"
                 ).format(
                     s=Identifier(self.datastore.schema),
-                    c=Identifier(CHAIN_TABLE),
+                    c=Identifier(self.chain_table),
                     e=Identifier(self.events_table_name),
                 )
             )
@@ -273,7 +307,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
     def _head_at(self, curs: Cursor[DictRow], position: int) -> bytes:
         curs.execute(
             SQL("SELECT log_hash FROM {}.{} WHERE notification_id = %s").format(
-                Identifier(self.datastore.schema), Identifier(CHAIN_TABLE)
+                Identifier(self.datastore.schema), Identifier(self.chain_table)
             ),
             (position,),
         )
@@ -282,14 +316,7 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
 
     def _previous(self, curs: Cursor[DictRow], events: Sequence[StoredEvent]) -> dict[UUID, bytes]:
         first = _first_versions(events)
-        curs.execute(
-            SQL(
-                "SELECT c.stream_id, c.stream_hash FROM {}.{} AS c"
-                " JOIN unnest(%s::uuid[], %s::bigint[]) AS p (stream_id, version)"
-                " ON c.stream_id = p.stream_id AND c.version = p.version"
-            ).format(Identifier(self.datastore.schema), Identifier(CHAIN_TABLE)),
-            (list(first), [v - 1 for v in first.values()]),
-        )
+        curs.execute(self._sql_previous, (list(first), [v - 1 for v in first.values()]))
         return {r["stream_id"]: bytes(r["stream_hash"]) for r in curs.fetchall()}
 
 

@@ -8,6 +8,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from api import agent_schemas, render, responses, schemas
+from api.conversations import as_of_header
 from api.endpoint import Call, Endpoint
 from api.errors import detail
 from api.llm_config import apply_llm_config, embedding_handle
@@ -156,6 +157,15 @@ async def list_blocks(call: Call) -> Response:
 
 
 async def retrieve(call: Call) -> Response:
+    q: schemas.RetrieveAgentQuery = call.query
+    point = q.point()
+    if point is not None:
+        past = await run_in_threadpool(
+            call.services.time_travel.agent, call.actor, call.path["agent_id"], point
+        )
+        return JSONResponse(
+            render.agent(past.row, past.message_ids), headers=as_of_header(past.version)
+        )
     row = await run_in_threadpool(call.services.agents.get, call.actor, call.path["agent_id"])
     return await one_agent(call, row)
 
@@ -276,13 +286,13 @@ ENDPOINTS = [
         "GET",
         "/v1/agents/{agent_id}",
         "retrieve_agent",
-        "Retrieve an agent",
+        "Retrieve an agent (as_of_version / as_of: as it was then, its blocks too)",
         retrieve,
         responses.AgentStateOut,
         query=schemas.RetrieveAgentQuery,
         path_ids=AGENT,
         tag="agents",
-        errors=(404,),
+        errors=(400, 404),
     ),
     Endpoint(
         "PATCH",

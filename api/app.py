@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
 
 from api import (
+    admin,
     agent_messages,
     agents,
     blocks,
@@ -26,6 +27,7 @@ from api import (
     runs,
     tools,
     turns,
+    ui,
 )
 from api.config import EdgeConfig
 from api.endpoint import Call, Endpoint
@@ -112,6 +114,7 @@ ENDPOINTS: list[Endpoint] = [
     *models.ENDPOINTS,
     *messages.ENDPOINTS,
     *runs.ENDPOINTS,
+    *admin.ENDPOINTS,
 ]
 
 
@@ -145,6 +148,7 @@ def create_app(
     document = Endpoint("GET", "/openapi.json", "openapi", "The OpenAPI document", openapi_json)
     routes = [e.route() for e in ENDPOINTS]
     routes.append(document.route())
+    routes += ui.routes()  # the timeline page (docs/ui.md)
     # Clients call health without its trailing slash too: answered there, not redirected.
     routes += [
         replace(e, path=e.path.rstrip("/")).route() for e in ENDPOINTS if e.path in SLASHLESS

@@ -11,6 +11,8 @@ from domain import ids
 
 CONVERSATION = (ids.CONVERSATION,)
 CONVERSATION_OR_AGENT = (ids.CONVERSATION, ids.AGENT)
+# The response header naming the version a time-travel read answered (docs/time-travel.md).
+AS_OF_VERSION = "x-as-of-version"
 
 
 def _render_many(call: Call, rows: list) -> list:  # type: ignore[type-arg]
@@ -60,11 +62,29 @@ async def list_(call: Call) -> Response:
 
 
 async def retrieve(call: Call) -> Response:
+    q: schemas.RetrieveConversationQuery = call.query
+    point = q.point()
+    if point is not None:
+        past = await run_in_threadpool(
+            call.services.time_travel.conversation,
+            call.actor,
+            call.path["conversation_id"],
+            point,
+        )
+        return JSONResponse(
+            render.conversation(past.row, past.in_context_ids), headers=as_of_header(past.version)
+        )
+
     def run() -> list:  # type: ignore[type-arg]
         row = call.services.conversations.get(call.actor, call.path["conversation_id"])
         return _render_many(call, [row])
 
     return JSONResponse((await run_in_threadpool(run))[0])
+
+
+def as_of_header(version: int) -> dict[str, str]:
+    """Time travel names the version it answered (useful when asked for a time)."""
+    return {AS_OF_VERSION: str(version)}
 
 
 async def update(call: Call) -> Response:
@@ -86,7 +106,27 @@ async def delete(call: Call) -> Response:
 
 
 async def list_messages(call: Call) -> Response:
-    return await messages_page(call, call.path["conversation_id"])
+    q: schemas.ConversationMessagesQuery = call.query
+    point = q.point()
+    if point is None:
+        return await messages_page(call, call.path["conversation_id"])
+    past = await run_in_threadpool(
+        lambda: call.services.time_travel.messages(
+            call.actor,
+            call.path["conversation_id"],
+            point,
+            before=q.before,
+            after=q.after,
+            limit=q.limit,
+            ascending=q.order == "asc",
+            types=q.include_return_message_types,
+        )
+    )
+    return Response(
+        "[" + ",".join(past.items) + "]",
+        media_type="application/json",
+        headers=as_of_header(past.version),
+    )
 
 
 async def messages_page(call: Call, path_id: str) -> Response:
@@ -135,6 +175,13 @@ async def list_events(call: Call) -> Response:
     return JSONResponse([render.event(r) for r in records])
 
 
+async def audit(call: Call) -> Response:
+    report = await run_in_threadpool(
+        lambda: call.services.conversations.audit(call.actor, call.path["conversation_id"])
+    )
+    return JSONResponse(render.audit(report))
+
+
 ENDPOINTS = [
     Endpoint(
         "POST",
@@ -161,11 +208,12 @@ ENDPOINTS = [
         "GET",
         "/v1/conversations/{conversation_id}",
         "retrieve_conversation",
-        "Retrieve a conversation",
+        "Retrieve a conversation (as_of_version / as_of: as it was then)",
         retrieve,
         responses.ConversationOut,
+        query=schemas.RetrieveConversationQuery,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
-        errors=(404,),
+        errors=(400, 404),
     ),
     Endpoint(
         "PATCH",
@@ -193,10 +241,11 @@ ENDPOINTS = [
         "GET",
         "/v1/conversations/{conversation_id}/messages",
         "list_conversation_messages",
-        "List a conversation's messages (an agent id lists the agent's own context)",
+        "List a conversation's messages (an agent id lists the agent's own context; "
+        "as_of_version / as_of: as they were then)",
         list_messages,
         list[responses.MessageOut],
-        query=schemas.ListMessagesQuery,
+        query=schemas.ConversationMessagesQuery,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
         errors=(400, 404),
     ),
@@ -231,6 +280,16 @@ ENDPOINTS = [
         list_events,
         list[responses.EventOut],
         query=schemas.ListEventsQuery,
+        path_ids={"conversation_id": CONVERSATION_OR_AGENT},
+        errors=(404,),
+    ),
+    Endpoint(
+        "GET",
+        "/v1/conversations/{conversation_id}/audit",
+        "audit_conversation",
+        "The conversation's events checked against the log's hash chain (convlog's own)",
+        audit,
+        responses.AuditOut,
         path_ids={"conversation_id": CONVERSATION_OR_AGENT},
         errors=(404,),
     ),

@@ -12,6 +12,8 @@ from starlette.responses import Response
 
 from api.responses import (
     AgentStateOut,
+    AuditOut,
+    AuditProblem,
     BlockOut,
     ConversationOut,
     EventOut,
@@ -25,6 +27,7 @@ from projections.agents import AgentRow
 from projections.conversations import ConversationRow
 from projections.runs import RunRow, StepRow
 from projections.timefmt import from_micros
+from service.audit import Report
 from service.event_log import EventRecord
 
 CONTEXT_WINDOW = 128_000
@@ -177,6 +180,24 @@ def event(record: EventRecord) -> dict[str, Any]:
         timestamp=record.timestamp,
         payload=record.payload,
         by=record.by,
+        stream_id=str(record.stream_id),
+        stored_state=record.stored_state,
+        hash=record.hash,
+        previous_hash=record.previous_hash,
+        error=record.error,
+    ).model_dump(mode="json")
+
+
+def audit(report: Report) -> dict[str, Any]:
+    problem = report.problem
+    return AuditOut(
+        verified=report.intact,
+        checked=report.checked,
+        position=report.last_position,
+        head=report.head,
+        problem=None
+        if problem is None
+        else AuditProblem(position=problem.position, what=problem.what),
     ).model_dump(mode="json")
 
 

@@ -154,11 +154,37 @@ class EventOut(Wire):
     position: int = Field(description="Global position in the event log.")
     version: int = Field(description="Position in this conversation's stream.")
     type: str
-    timestamp: datetime
-    payload: dict[str, Any]
+    timestamp: datetime | None = Field(description="Null when the stored bytes do not decode.")
+    payload: dict[str, Any] | None = Field(description="Null when the stored bytes do not decode.")
     by: dict[str, Any] | None = Field(
         description="Who caused it: organization_id, user_id and key_id (null before 0.4.0)."
     )
+    stream_id: str = Field(description="The stream (aggregate) id the hash covers, a UUID.")
+    stored_state: str = Field(description="The stored bytes the hash covers, as text (JSON).")
+    hash: str | None = Field(
+        description="sha256(previous_hash ‖ stream id (16 bytes) ‖ version (8 bytes, big "
+        "endian) ‖ len(type) (4 bytes, big endian) ‖ type ‖ stored_state), hex; see "
+        "docs/adr-005-tamper-evidence.md. Null if the event has no chain entry."
+    )
+    previous_hash: str | None = Field(
+        description="The hash of the stream's event before this one (64 zeros for version 1)."
+    )
+    error: str | None = Field(
+        default=None, description="Why the stored event could not be decoded (a damaged log)."
+    )
+
+
+class AuditProblem(Wire):
+    position: int = Field(description="The first log position found wrong.")
+    what: str
+
+
+class AuditOut(Wire):
+    verified: bool = Field(description="Whether every event of the stream matches its hashes.")
+    checked: int = Field(description="Events checked.")
+    position: int = Field(description="The log position of the last event checked.")
+    head: str = Field(description="The log hash at that position, hex.")
+    problem: AuditProblem | None
 
 
 class RunOut(Wire):
@@ -193,3 +219,32 @@ class CompactionResponse(Wire):
     summary: str
     num_messages_before: int
     num_messages_after: int
+
+
+class RebuildingOut(Wire):
+    generation: int = Field(description="the generation being built beside the active one")
+    position: int = Field(description="the log position it has reached")
+
+
+class ProjectionStatusOut(Wire):
+    name: str
+    generation: int = Field(description="the active generation, which readers see")
+    position: int = Field(description="the last log position the active generation applied")
+    lag_events: int = Field(
+        description="log positions from `position` to the head (events of every kind, the "
+        "ones this projection ignores too); 0 when it has nothing left to apply"
+    )
+    lag_seconds: float = Field(
+        description="age of the oldest event it has not applied yet; 0 when caught up"
+    )
+    last_rebuilt_at: datetime | None = Field(
+        description="when a rebuild switched to the active generation; null if none has"
+    )
+    rebuilding: RebuildingOut | None = Field(
+        description="a rebuild running now, or one interrupted (the next rebuild resumes it)"
+    )
+
+
+class ProjectionsStatusOut(Wire):
+    head: int = Field(description="the log's last position")
+    projections: list[ProjectionStatusOut]

@@ -8,6 +8,7 @@ Unknown fields are ignored, as in Letta (newer SDKs send fields this version doe
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import (
@@ -16,6 +17,8 @@ from pydantic import (
     Field,
     model_validator,
 )
+
+from service.time_travel import AsOf
 
 Order = Literal["asc", "desc"]
 # The largest page any list serves (CONVLOG_MAX_LIST_LIMIT may lower it).
@@ -98,6 +101,38 @@ class ListMessagesQuery(DefaultConversation):
     include_return_message_types: list[MessageType] | None = Field(
         None, description="Only items of these message types."
     )
+
+
+class AsOfQuery(Wire):
+    """Time travel (docs/time-travel.md): the answer as it was, computed from the event log.
+    Out of range (past the stream's end, before its creation, below 1, or both given): 400.
+    """
+
+    as_of_version: int | None = Field(
+        None,
+        description="A version of this resource's event stream (its n-th event; 1 is its "
+        "creation, every event counts): answer as it was right after that event. At least 1; "
+        "at most one of as_of_version and as_of.",
+        json_schema_extra={"minimum": 1},
+    )
+    as_of: datetime | None = Field(
+        None,
+        description="An ISO-8601 time (no offset: UTC): answer as of the last version whose "
+        "event is at or before it. At most one of as_of_version and as_of.",
+    )
+
+    def point(self) -> AsOf | None:
+        """The point asked for, or None for the live answer."""
+        found = AsOf(self.as_of_version, self.as_of)
+        return found if found.given else None
+
+
+class RetrieveConversationQuery(AsOfQuery):
+    pass
+
+
+class ConversationMessagesQuery(ListMessagesQuery, AsOfQuery):
+    """The message list, live or as it was (the cursors, order and filters work alike)."""
 
 
 class ListEventsQuery(Wire):
@@ -264,7 +299,7 @@ AgentInclude = Literal[
 ]
 
 
-class RetrieveAgentQuery(Wire):
+class RetrieveAgentQuery(AsOfQuery):
     include: list[AgentInclude] = Field(
         default_factory=list,
         description="Letta's choice of relations to load. convlog always answers with all it "

@@ -8,7 +8,19 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
-from bench import auth, compaction, fork, letta_code, rebuild, retries, seed, tool_turns
+from bench import (
+    audit,
+    auth,
+    compaction,
+    export,
+    fork,
+    letta_code,
+    rebuild,
+    retries,
+    seed,
+    time_travel,
+    tool_turns,
+)
 from bench.backends import Storage, analyze, check_redis, storage
 from bench.deployed import Shape, deployed
 from bench.fake_model import MODEL as FAKE_MODEL
@@ -32,6 +44,7 @@ class Params:
     messages_each: int  # …of this many messages each (plus a system message)
     long_messages: int  # the long conversation for the page-latency comparison
     rebuild_repeats: int
+    chain_appends: int  # single-event appends timed, each with and without the hash chain
     requests: int  # GET …/messages per conversation per repeat
     warmup: int
     repeats: int
@@ -61,6 +74,7 @@ FULL = Params(
     messages_each=100,
     long_messages=10_000,
     rebuild_repeats=5,
+    chain_appends=4000,
     requests=1000,
     warmup=200,
     repeats=3,
@@ -89,6 +103,7 @@ QUICK = Params(
     messages_each=100,
     long_messages=1000,
     rebuild_repeats=1,
+    chain_appends=200,
     requests=200,
     warmup=20,
     repeats=1,
@@ -153,6 +168,14 @@ def _seed_and_rebuild(
         }
     result["planner_statistics"] = analyze(store)
     result["rebuild"] = rebuild.rebuild_all(services, params.rebuild_repeats)
+    result["audit"] = {
+        "verify": audit.verify_rate(services, params.rebuild_repeats),
+        "append": audit.append_overhead(services, params.chain_appends),
+    }
+    result["export"] = {
+        "parquet": export.export_rate(services, params.rebuild_repeats, "parquet"),
+        "jsonl": export.export_rate(services, params.rebuild_repeats, "jsonl"),
+    }
 
     started = time.perf_counter()
     long_row = services.conversations.create(DEFAULT_ACTOR, agent_id)
@@ -194,6 +217,10 @@ def _http(server_env: dict[str, str], params: Params, seeded: dict[str, Any]) ->
             else None
         )
         out["list_messages"] = listing
+        long_id, long_messages = seeded["long"]
+        out["time_travel"] = time_travel.time_travel_latency(
+            server.base_url, long_id, long_messages, params.requests, params.warmup
+        )
         out["read_your_writes"] = read_your_writes(
             server.base_url, seeded["agent_id"], params.ryw_pairs, params.ryw_warmup
         )

@@ -288,6 +288,49 @@ TARGETS += (
     ),
 )
 
+TARGETS += (
+    Target(
+        "time_travel_page_p50",
+        "GET …/messages?as_of_version=v&limit=50 on the 10,000-message conversation, random v, "
+        "p50 (bench/time_travel.py)",
+        ("time_travel", "as_of_version", "p50_ms"),
+        "<=",
+        50.0,
+        "ms",
+    ),
+)
+
+TARGETS += (
+    Target(
+        "audit_verify_rate",
+        "convlog audit verify over the seeded log (every event's two hashes recomputed)",
+        ("audit", "verify", "events_per_second"),
+        ">=",
+        50_000.0,
+        "events/s",
+        ("postgres",),
+    ),
+    Target(
+        "chain_append_overhead_p50",
+        "what the hash chain adds to a one-event append, p50 (chained minus the library's own "
+        "recorder, alternating blocks)",
+        ("audit", "append", "overhead_p50_ms"),
+        "<=",
+        0.3,
+        "ms",
+        ("postgres",),
+    ),
+    Target(
+        "export_parquet_rate",
+        "convlog export --format parquet of the seeded log (events, messages and runs tables)",
+        ("export", "parquet", "events_per_second"),
+        ">=",
+        100_000.0,
+        "events/s",
+        ("postgres",),
+    ),
+)
+
 _OPS: Mapping[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le}
 
 

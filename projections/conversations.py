@@ -81,6 +81,11 @@ class ConversationRow:
 
 
 class ConversationIndex(Projection):
+    """One row per conversation. ``StreamPast.row_at`` (``projections/history.py``) folds the
+    same rules in memory for time travel: change both (tests/integration/
+    test_time_travel_properties.py holds them equal at every version).
+    """
+
     name = "conversations"
     version = 7  # 4: system_epoch; 5: key_shift (forks); 6: forked; 7: active_holder
     tables: ClassVar[dict[str, list[str]]] = {

@@ -57,6 +57,61 @@ def render_item(event: Conversation.MessageAppended) -> dict[str, Any]:
     return item
 
 
+def summary_item(event: Conversation.Compacted) -> dict[str, Any]:
+    """Letta lists a compaction's summary where it was made, as a user_message holding the
+    packed JSON (``role`` says what it is).
+    """
+    return {
+        "id": event.summary_message_id,
+        "date": letta_date(event.timestamp),
+        "name": None,
+        "message_type": "user_message",
+        "otid": None,
+        "sender_id": None,
+        "step_id": None,
+        "is_err": None,
+        "seq_id": None,
+        "run_id": None,
+        "content": event.content,
+        "role": "summary",
+    }
+
+
+def with_content(item: str, content: Any) -> str:
+    """A stored item (JSON text) with its content replaced: a recompiled system message."""
+    found = json.loads(item)
+    found["content"] = content
+    return dumps(found)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One row of the message list as a value: what the view holds for a listed message.
+    The view and time travel (``projections/history.py``) both make rows with ``listed`` and
+    ``summary_listed`` and change them with ``with_content``, so the two cannot drift.
+    """
+
+    position: int  # the version of the event that listed it
+    message_id: str
+    role: str
+    message_type: str
+    item: str  # the rendered item, JSON text
+
+
+def listed(e: Conversation.MessageAppended) -> Listed:
+    return Listed(e.originator_version, e.message_id, e.role, e.message_type, dumps(render_item(e)))
+
+
+def summary_listed(e: Conversation.Compacted) -> Listed:
+    return Listed(
+        e.originator_version,
+        e.summary_message_id,
+        "summary",
+        "user_message",
+        dumps(summary_item(e)),
+    )
+
+
 def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
@@ -123,18 +178,19 @@ class MessageList(Projection):
 
     def _appended(self, e: Conversation.MessageAppended, w: Writer) -> None:
         row = context_row(e)
+        found = listed(e)
         w.insert(
             "messages",
             "conversation_id, position, message_id, role, message_type, created_at, item, text,"
             " step_id, calls, tool_call_id, run_id, images",
             (
                 str(e.originator_id),
-                e.originator_version,
-                e.message_id,
-                e.role,
-                e.message_type,
+                found.position,
+                found.message_id,
+                found.role,
+                found.message_type,
                 to_micros(e.timestamp),
-                dumps(render_item(e)),
+                found.item,
                 # What a model reads, so building a context decodes no JSON.
                 row.text,
                 row.step_id,
@@ -146,32 +202,18 @@ class MessageList(Projection):
         )
 
     def _compacted(self, e: Conversation.Compacted, w: Writer) -> None:
-        # Letta lists the summary where it was made, as a user_message holding the packed JSON.
-        item = {
-            "id": e.summary_message_id,
-            "date": letta_date(e.timestamp),
-            "name": None,
-            "message_type": "user_message",
-            "otid": None,
-            "sender_id": None,
-            "step_id": None,
-            "is_err": None,
-            "seq_id": None,
-            "run_id": None,
-            "content": e.content,
-            "role": "summary",
-        }
+        found = summary_listed(e)
         w.execute(
             "INSERT INTO {messages} (conversation_id, position, message_id, role, message_type,"
             " created_at, item, text, run_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 str(e.originator_id),
-                e.originator_version,
-                e.summary_message_id,
-                "summary",
-                "user_message",
+                found.position,
+                found.message_id,
+                found.role,
+                found.message_type,
                 to_micros(e.timestamp),
-                dumps(item),
+                found.item,
                 e.content,
                 e.run_id,
             ),
@@ -207,11 +249,9 @@ class MessageList(Projection):
 
     def _recompiled(self, e: Conversation.SystemMessageRecompiled, w: Writer) -> None:
         row = w.fetchone("SELECT item FROM {messages} WHERE message_id = %s", (e.message_id,))
-        item = json.loads(row[0])
-        item["content"] = e.content
         w.execute(
             "UPDATE {messages} SET item = %s, text = %s WHERE message_id = %s",
-            (dumps(item), plain_text(e.content), e.message_id),
+            (with_content(row[0], e.content), plain_text(e.content), e.message_id),
         )
 
 

@@ -35,6 +35,11 @@ REGISTRY_DDL = [
     "CREATE TABLE IF NOT EXISTS projection_builds "
     "(name TEXT NOT NULL, generation INTEGER NOT NULL, fingerprint TEXT NOT NULL, "
     "PRIMARY KEY (name, generation))",
+    # When a rebuild last switched each projection to a new generation (microseconds since the
+    # epoch). Created by ``setup()`` like the rest, so views of earlier releases gain it in
+    # place: it stays empty for a projection until its next rebuild.
+    "CREATE TABLE IF NOT EXISTS projection_rebuilds "
+    "(name TEXT PRIMARY KEY, generation INTEGER NOT NULL, switched_at BIGINT NOT NULL)",
 ]
 
 
@@ -73,6 +78,21 @@ class RebuildResult:
 
 # Called with the log position a rebuild has reached (it ends at ``max_position()``).
 Progress = Callable[[int], object]
+
+
+@dataclass(frozen=True)
+class GenerationState:
+    """What the registry holds for one projection (``Projector.generations``)."""
+
+    name: str
+    generation: int  # the active one, which readers see
+    position: int  # the last log position the active generation has applied
+    # When a rebuild switched the views to the active generation (microseconds since the
+    # epoch); None for a generation created by ``setup()`` (or before this was recorded).
+    rebuilt_at: int | None
+    # (generation, position) of a generation being built beside the active one: a rebuild
+    # running now, or one that was interrupted (the next rebuild resumes it).
+    building: tuple[int, int] | None
 
 
 class Projector:
@@ -177,6 +197,38 @@ class Projector:
             lowest = min(pos for _, pos in self._tracking(cur).values())
         return len(self.source.read(lowest, limit, self._topics))
 
+    def generations(self) -> list[GenerationState]:
+        """Each projection's active generation, its position, when a rebuild last switched to
+        it and any generation being built: read in one statement, so from one snapshot.
+        """
+        with self.store.read() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT g.name, g.active, t.generation, t.position, r.generation,"
+                    " r.switched_at FROM projection_generations g"
+                    " JOIN projection_tracking t ON t.name = g.name"
+                    " LEFT JOIN projection_rebuilds r ON r.name = g.name"
+                )
+            )
+            rows = list(cur.fetchall())
+        active: dict[str, tuple[int, int | None]] = {}
+        positions: dict[tuple[str, int], int] = {}
+        for name, gen, tracked, position, rebuilt, switched_at in rows:
+            at = int(switched_at) if switched_at is not None and int(rebuilt) == int(gen) else None
+            active[name] = (int(gen), at)
+            positions[(name, int(tracked))] = int(position)
+        found = []
+        for name in self.projections:
+            generation, rebuilt_at = active[name]
+            others = sorted(g for n, g in positions if n == name and g != generation)
+            building = (others[-1], positions[(name, others[-1])]) if others else None
+            found.append(
+                GenerationState(
+                    name, generation, positions[(name, generation)], rebuilt_at, building
+                )
+            )
+        return found
+
     # -- rebuild -----------------------------------------------------------------------------
 
     def rebuild(self, name: str, progress: Progress | None = None) -> RebuildResult:
@@ -214,6 +266,7 @@ class Projector:
             self._set_position(cur, name, generation, position)
             old = self._active(cur, name)
             self._switch(cur, projection, generation)
+            self._record_rebuild(cur, name, generation)
             if old is not None:
                 self._drop_generation(cur, projection, old)
         if progress:
@@ -323,6 +376,16 @@ class Projector:
                 "INSERT INTO projection_generations (name, active, fingerprint) VALUES (%s, %s, %s)"
             ),
             (projection.name, generation, projection.fingerprint),
+        )
+
+    def _record_rebuild(self, cur: Cursor, name: str, generation: int) -> None:
+        cur.execute(self._sql("DELETE FROM projection_rebuilds WHERE name = %s"), (name,))
+        cur.execute(
+            self._sql(
+                "INSERT INTO projection_rebuilds (name, generation, switched_at)"
+                " VALUES (%s, %s, %s)"
+            ),
+            (name, generation, int(time.time() * 1_000_000)),
         )
 
     def _drop_generation(self, cur: Cursor, projection: Projection, generation: int) -> None:

@@ -35,6 +35,7 @@ from projections.runs import RunIndex
 from projections.search import MessageSearch
 from projections.sqlite_store import SQLiteViewStore
 from projections.store import ViewStore
+from projections.tokens_per_day import TokensPerDay
 from runtime.settings import Settings, database_outages, masked
 from service.agents import AgentService
 from service.application import ConvlogApplication
@@ -72,6 +73,7 @@ def all_projections() -> list[Projection]:
         MessageSearch(),
         BlockIndex(),
         KeyIndex(),
+        TokensPerDay(),
     ]
 
 

@@ -1,4 +1,4 @@
-"""``convlog``: serve the API, manage API keys, rebuild projections."""
+"""``convlog``: serve the API, manage API keys, rebuild projections, audit the log."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from runtime import logs
+from runtime import audit_cli, export_cli, logs
 from runtime.settings import Settings, SettingsError
 
 
@@ -206,7 +206,11 @@ def status(settings: Settings, args: argparse.Namespace) -> int:
 
     services = open_services(settings, catch_up=False)  # as the views stand, not caught up
     try:
-        print(json.dumps({"backend": settings.backend, "lag": services.projector.lag()}))
+        # ``lag``: events some projection has still to apply, counted (up to 100,000); then
+        # what GET /v1/admin/projections answers (service/projection_status.py).
+        found = services.projection_status.status()
+        lag = services.projector.lag()
+        print(json.dumps({"backend": settings.backend, "lag": lag, **found.as_json()}))
     finally:
         services.close()
     return 0
@@ -243,8 +247,13 @@ def parser() -> argparse.ArgumentParser:
     r = sub.add_parser("rebuild", help="rebuild from the log while the old view keeps serving")
     r.add_argument("name", nargs="?", help="messages, conversations or agents (default: all)")
     r.set_defaults(run=rebuild)
-    s = sub.add_parser("status", help="how far the views are behind the log")
+    s = sub.add_parser(
+        "status",
+        help="each projection's generation, position, lag behind the log and rebuilds (JSON)",
+    )
     s.set_defaults(run=status)
+    audit_cli.add_commands(commands)
+    export_cli.add_commands(commands)
     return root
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 from service.chain import GENESIS, log_link, stream_link
@@ -14,11 +14,10 @@ from service.chain import GENESIS, log_link, stream_link
 PAGE = 5_000  # positions per read while verifying
 
 
-@dataclass(frozen=True)
-class ChainedEvent:
+class ChainedEvent(NamedTuple):
     """A position of the log: its stored event and its chain entry, either of which may be
     missing in a damaged log. ``previous_log_hash`` is set by stream reads only (the log hash
-    of the entry before this one in the log's order)."""
+    of the entry before this one in the log's order). A tuple: verify makes one per event."""
 
     position: int
     stream_id: UUID

@@ -25,13 +25,18 @@ GENESIS = bytes(32)  # the "previous hash" of a stream's first event, and of the
 def stream_link(previous: bytes, stream_id: UUID, version: int, topic: str, state: bytes) -> bytes:
     """An event's stream hash. Lengths are fixed or prefixed, so no two inputs run together."""
     topic_bytes = topic.encode("utf-8")
-    digest = hashlib.sha256(previous)
-    digest.update(stream_id.bytes)
-    digest.update(version.to_bytes(8, "big"))
-    digest.update(len(topic_bytes).to_bytes(4, "big"))
-    digest.update(topic_bytes)
-    digest.update(state)
-    return digest.digest()
+    return hashlib.sha256(
+        b"".join(
+            (
+                previous,
+                stream_id.bytes,
+                version.to_bytes(8, "big"),
+                len(topic_bytes).to_bytes(4, "big"),
+                topic_bytes,
+                state,
+            )
+        )
+    ).digest()
 
 
 def log_link(previous: bytes, position: int, stream_hash: bytes) -> bytes:

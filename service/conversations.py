@@ -15,6 +15,7 @@ from domain.model_settings import BUILTIN, check_model_settings
 from projections.conversations import ConversationRow
 from service.actor import Actor
 from service.agents import AgentService
+from service.audit import Report, verify_stream
 from service.context import Context
 from service.event_log import EventRecord
 from service.prompts import label_of, system_message
@@ -267,6 +268,10 @@ class ConversationService:
     ) -> list[EventRecord]:
         stream = self.resolve(actor, conversation_id)
         return self.ctx.log.history(stream, after, limit)
+
+    def audit(self, actor: Actor, conversation_id: str) -> Report:
+        """The conversation's stream checked against its hash chain."""
+        return verify_stream(self.ctx.log.chain, self.resolve(actor, conversation_id))
 
     def list(
         self,

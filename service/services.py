@@ -20,7 +20,9 @@ from service.keys import KeyService
 from service.message_search import MessageSearchService
 from service.metrics import Readings
 from service.model import ChatModel, ModelCatalog
+from service.projection_status import ProjectionStatusService
 from service.runs import RunService
+from service.time_travel import TimeTravelService
 from service.turns import TurnService
 
 log = logging.getLogger("convlog")
@@ -50,6 +52,14 @@ class Services:
     @cached_property
     def message_search(self) -> MessageSearchService:
         return MessageSearchService(self.ctx)
+
+    @cached_property
+    def time_travel(self) -> TimeTravelService:
+        return TimeTravelService(self.ctx, self.conversations, self.agents)
+
+    @cached_property
+    def projection_status(self) -> ProjectionStatusService:
+        return ProjectionStatusService(self.ctx.projector)
 
     @property
     def projector(self) -> Projector:

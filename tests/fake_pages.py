@@ -43,16 +43,15 @@ class Pages(ServedApp):
         return f"http://127.0.0.1:{self.port}{path}"
 
     def app(self) -> Starlette:
-        # A proxied request's target is absolute (http://host/path): no route matches it.
-        return Starlette(
-            routes=[Route("/{rest:path}", self._page)], exception_handlers={404: self._proxied}
-        )
+        return Starlette(routes=[Route("/{rest:path}", self._page)])
 
     def _hit(self, target: str) -> None:
         with self._lock:
             self._hits.append(target)
 
     async def _page(self, request: Request) -> Response:
+        if request.headers.get("host") != f"127.0.0.1:{self.port}":
+            return self._proxied(request)  # asked for another host: we are its proxy
         path = request.url.path
         self._hit(path)
         match path:
@@ -69,6 +68,6 @@ class Pages(ServedApp):
                 return Response(b"x" * size, media_type="text/plain")
         return PlainTextResponse("no such page", status_code=404)
 
-    async def _proxied(self, request: Request, exc: Exception) -> Response:
-        self._hit(request.scope["path"])
+    def _proxied(self, request: Request) -> Response:
+        self._hit(f"http://{request.headers.get('host')}{request.url.path}")
         return RedirectResponse(self.url("/page"), status_code=302)

@@ -2,7 +2,7 @@
 
     runtime ─► anything          api ─► service, projections, domain (+ starlette, pydantic)
     adapters ─► service, domain (+ psycopg, redis, eventsourcing, the OpenAI and Anthropic clients,
-                httpx, markdownify, orjson)
+                httpx, markdownify, orjson, pyarrow)
     service ─► projections, domain        projections ─► domain
     domain ─► stdlib, eventsourcing.domain
 
@@ -47,6 +47,7 @@ THIRD_PARTY: dict[str, set[str] | None] = {
         "httpx",
         "markdownify",
         "orjson",
+        "pyarrow",
     },
     "api": {"starlette", "pydantic"},
     "runtime": None,

@@ -47,6 +47,12 @@ def test_quick_sqlite_bench_prints_its_json() -> None:
     assert "p99_ratio_long_to_short" in result["list_messages"]
     assert {"p50_ms", "p99_ms"} <= set(result["read_your_writes"]["pair"])
     assert "peak_rss_mib" in result["server"]
+    # The log's audit and export: verify, the chain's cost per append, export rates.
+    assert result["audit"]["verify"]["events"] == result["seed"]["log_events"]
+    assert {"plain_p50_ms", "chained_p50_ms", "overhead_p50_ms"} <= set(result["audit"]["append"])
+    for file_format in ("parquet", "jsonl"):
+        assert result["export"][file_format]["events"] == result["seed"]["log_events"]
+    assert "p50_ms" in result["time_travel"]["as_of_version"]
     # Turns: both zero-delay models, every concurrency level, CPU per turn from /proc.
     assert {"turns", "turn_history", "compaction", "turn_server"} <= set(result)
     for model in ("builtin", "fake_openai"):

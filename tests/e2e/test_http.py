@@ -4,6 +4,7 @@ the OpenAPI document and convlog's raw event history. Plain httpx, no SDK."""
 from __future__ import annotations
 
 import ast
+import hashlib
 import json
 import os
 import re
@@ -503,6 +504,7 @@ def test_openapi_document(http: httpx.Client) -> None:
             "post": "send_conversation_message",
         },
         "/v1/conversations/{conversation_id}/events": {"get": "list_conversation_events"},
+        "/v1/conversations/{conversation_id}/audit": {"get": "audit_conversation"},
     }
     for path, operations in expected.items():
         assert path in paths, path
@@ -574,6 +576,36 @@ def test_events_are_the_conversations_history_in_order(http: httpx.Client, agent
     # Once deleted, the conversation is gone everywhere, its events included (decisions §8).
     assert http.delete(f"/v1/conversations/{conversation_id}").status_code == 200
     assert_detail(http.get(f"/v1/conversations/{conversation_id}/events"), 404)
+
+
+def _client_side_hash(event: dict[str, Any]) -> str:
+    """The recipe EventOut.hash documents, done by a client with hashlib only."""
+    topic = event["type"].encode()
+    digest = hashlib.sha256(bytes.fromhex(event["previous_hash"]))
+    digest.update(uuid.UUID(event["stream_id"]).bytes)
+    digest.update(event["version"].to_bytes(8, "big"))
+    digest.update(len(topic).to_bytes(4, "big") + topic)
+    digest.update(event["stored_state"].encode())
+    return digest.hexdigest()
+
+
+def test_a_client_can_check_the_events_hashes(http: httpx.Client, agent_id: str) -> None:
+    conversation_id = create_conversation(http, agent_id, summary="chained")["id"]
+    for summary in ("a", "b", "c"):
+        assert http.patch(f"/v1/conversations/{conversation_id}", json={"summary": summary})
+    history = events(http, conversation_id)
+    assert history[0]["previous_hash"] == "0" * 64
+    for before, event in zip([None, *history], history, strict=False):
+        assert event["hash"] == _client_side_hash(event)
+        if before is not None:
+            assert event["previous_hash"] == before["hash"]
+        assert json.loads(event["stored_state"])["by"] == event["by"]
+    audit = http.get(f"/v1/conversations/{conversation_id}/audit")
+    assert audit.status_code == 200, audit.text
+    assert audit.json()["verified"] is True and audit.json()["problem"] is None
+    assert audit.json()["checked"] == len(history)
+    assert audit.json()["position"] == history[-1]["position"]
+    assert_detail(http.get(f"/v1/conversations/conv-{uuid.uuid4()}/audit"), 404)
 
 
 def test_agent_own_context_events(http: httpx.Client, agent_id: str) -> None:

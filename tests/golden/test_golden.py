@@ -19,6 +19,7 @@ from eventsourcing.persistence import StoredEvent
 from api import render
 from domain import tools
 from domain.tools import BASE_TOOLS
+from service.audit import verify_log
 from service.services import Services
 from tests.golden.views import expected_views
 
@@ -108,3 +109,12 @@ def test_golden_log_rebuilds_into_the_same_views(any_services: Services, version
     for name in any_services.projector.projections:
         any_services.projector.rebuild(name)
     assert json.loads(json.dumps(expected_views(any_services, render))) == before
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_golden_log_is_chained_and_verifies(any_services: Services, version: str) -> None:
+    """A log written before the hash chain existed gets one as it is stored, and verifies."""
+    load_log(any_services, version)
+    report = verify_log(any_services.ctx.log.chain)
+    assert report.intact, report.problem
+    assert report.checked == any_services.ctx.log.max_position()

@@ -9,7 +9,6 @@ from uuid import uuid4
 
 from psycopg import sql
 
-from adapters.chained_recorders import CHAIN_TABLE
 from service.services import Services
 
 
@@ -19,6 +18,10 @@ class Tamper(Protocol):
     def remove_with_entry(self, position: int) -> None: ...
     def insert_after_end(self) -> int: ...
     def swap_states(self, first: int, second: int) -> None: ...
+    def garble(self, position: int) -> None:
+        """Replace the stored bytes with some that are not JSON."""
+        ...
+
     def rechain(self) -> None:
         """Recompute every hash, as an attacker who knows the recipe would."""
         ...
@@ -30,6 +33,7 @@ class SQLiteTamper:
         self.recorder = recorder
         self.path = recorder.datastore.pool.db_name
         self.events = recorder.events_table_name
+        self.chain = recorder.chain_table
 
     def _run(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with sqlite3.connect(self.path) as conn:
@@ -37,7 +41,7 @@ class SQLiteTamper:
 
     def alter_state(self, position: int) -> None:
         self._run(
-            f"UPDATE {self.events} SET state = CAST(replace(CAST(state AS TEXT), 'o', '0') AS BLOB)"
+            f"UPDATE {self.events} SET state = CAST(CAST(state AS TEXT) || ' ' AS BLOB)"
             " WHERE rowid = ?",
             (position,),
         )
@@ -45,9 +49,12 @@ class SQLiteTamper:
     def remove_event(self, position: int) -> None:
         self._run(f"DELETE FROM {self.events} WHERE rowid = ?", (position,))
 
+    def garble(self, position: int) -> None:
+        self._run(f"UPDATE {self.events} SET state = ? WHERE rowid = ?", (b"\xff{", position))
+
     def remove_with_entry(self, position: int) -> None:
         self.remove_event(position)
-        self._run(f"DELETE FROM {CHAIN_TABLE} WHERE notification_id = ?", (position,))
+        self._run(f"DELETE FROM {self.chain} WHERE notification_id = ?", (position,))
 
     def insert_after_end(self) -> int:
         self._run(f"INSERT INTO {self.events} VALUES (?, 1, 'forged', '{{}}')", (uuid4().hex,))
@@ -62,7 +69,7 @@ class SQLiteTamper:
         self._run(f"UPDATE {self.events} SET state = ? WHERE rowid = ?", (a, second))
 
     def rechain(self) -> None:
-        self._run(f"DELETE FROM {CHAIN_TABLE}")
+        self._run(f"DELETE FROM {self.chain}")
         self.recorder.chain_gap()
 
 
@@ -73,7 +80,7 @@ class PostgresTamper:
         self.names = {
             "s": sql.Identifier(recorder.datastore.schema),
             "e": sql.Identifier(recorder.events_table_name),
-            "c": sql.Identifier(CHAIN_TABLE),
+            "c": sql.Identifier(recorder.chain_table),
         }
 
     def _run(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
@@ -85,14 +92,15 @@ class PostgresTamper:
 
     def alter_state(self, position: int) -> None:
         self._run(
-            "UPDATE {s}.{e}"
-            " SET state = convert_to(replace(convert_from(state, 'UTF8'), 'o', '0'), 'UTF8')"
-            " WHERE notification_id = %s",
+            "UPDATE {s}.{e} SET state = state || '\\x20'::bytea WHERE notification_id = %s",
             (position,),
         )
 
     def remove_event(self, position: int) -> None:
         self._run("DELETE FROM {s}.{e} WHERE notification_id = %s", (position,))
+
+    def garble(self, position: int) -> None:
+        self._run("UPDATE {s}.{e} SET state = %s WHERE notification_id = %s", (b"\xff{", position))
 
     def remove_with_entry(self, position: int) -> None:
         self.remove_event(position)

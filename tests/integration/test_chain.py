@@ -4,6 +4,7 @@ altered, removed, inserted or swapped stored event is found at its position."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
@@ -13,13 +14,21 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
-from service.audit import verify_log, verify_stream
 from runtime.bootstrap import build
 from runtime.settings import Settings
+from service.audit import verify_log, verify_stream
 from service.services import Services
 from tests.conftest import settings_for
 from tests.integration.tamper import Tamper, tamper_for
 from tests.unit.seed import append, finish_run, new_agent, new_conversation, record_runs
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def stored_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
+    """A store that can be changed behind the application's back (not the in-memory one)."""
+    built = build(settings_for(request.param, tmp_path, request))
+    yield built
+    built.close()
 
 
 def seed(services: Services) -> tuple[UUID, list[int]]:
@@ -79,30 +88,28 @@ def damage_log(tamper: Tamper, damage: str, target: int, following: int) -> int:
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
-def test_any_single_change_is_found_at_its_position(any_services: Services, damage: str) -> None:
-    if any_services.ctx.log.chain.__class__.__name__ == "PopoChainStore":
-        pytest.skip("the in-memory store cannot be altered behind the recorder's back")
-    stream, positions = seed(any_services)
+def test_any_single_change_is_found_at_its_position(stored_services: Services, damage: str) -> None:
+    stream, positions = seed(stored_services)
     target, following = positions[1], positions[2]
-    bad = damage_log(tamper_for(any_services), damage, target, following)
-    report = verify_log(any_services.ctx.log.chain)
+    bad = damage_log(tamper_for(stored_services), damage, target, following)
+    report = verify_log(stored_services.ctx.log.chain)
     assert report.problem is not None, damage
     assert report.problem.position == bad, report.problem
     if damage != "inserted":
-        problem = verify_stream(any_services.ctx.log.chain, stream).problem
+        problem = verify_stream(stored_services.ctx.log.chain, stream).problem
         assert problem is not None and problem.position in (target, following)
 
 
-def test_a_rewritten_chain_fails_against_the_head_an_auditor_kept(any_services: Services) -> None:
-    if any_services.ctx.log.chain.__class__.__name__ == "PopoChainStore":
-        pytest.skip("the in-memory store cannot be altered behind the recorder's back")
-    _, positions = seed(any_services)
-    kept = any_services.ctx.log.chain.head()
-    tamper = tamper_for(any_services)
+def test_a_rewritten_chain_fails_against_the_head_an_auditor_kept(
+    stored_services: Services,
+) -> None:
+    _, positions = seed(stored_services)
+    kept = stored_services.ctx.log.chain.head()
+    tamper = tamper_for(stored_services)
     tamper.alter_state(positions[1])
     tamper.rechain()  # an attacker who recomputes every hash after the change
-    assert verify_log(any_services.ctx.log.chain).intact
-    report = verify_log(any_services.ctx.log.chain, expect=kept)
+    assert verify_log(stored_services.ctx.log.chain).intact
+    report = verify_log(stored_services.ctx.log.chain, expect=kept)
     assert report.problem is not None and report.problem.position == kept[0]
 
 
@@ -175,3 +182,21 @@ def test_concurrent_writers_in_two_processes_keep_one_chain(
     finally:
         first.close()
         second.close()
+
+
+def test_a_save_with_nothing_to_store_stores_nothing(any_services: Services) -> None:
+    before = any_services.ctx.log.chain.head()
+    any_services.ctx.app.save()
+    assert any_services.ctx.log.chain.head() == before
+
+
+def test_an_event_that_no_longer_decodes_is_listed_with_its_bytes(
+    stored_services: Services,
+) -> None:
+    stream, positions = seed(stored_services)
+    tamper_for(stored_services).garble(positions[1])
+    listed = stored_services.ctx.log.history(stream, 0, 100)
+    assert [e.position for e in listed] == positions
+    (broken,) = [e for e in listed if e.error is not None]
+    assert broken.position == positions[1] and broken.payload is None and broken.timestamp is None
+    assert all(e.hash is not None and e.stored_state for e in listed)

@@ -409,6 +409,7 @@ def test_a_memory_edit_recompiles_only_its_own_conversation(
     edited = scripted.ctx.log.history(ids.to_uuid(agent_id), 0, 100)
     assert [e.type for e in edited][-1] == "convlog.Agent.MemoryEdited"
     cause = edited[-1].payload
+    assert cause is not None
     assert (cause["before"], cause["after"]) == ("Name: Ann", "Name: Ann\nLives in Oslo")
     assert cause["conversation_id"] == conv.removeprefix("conv-")
     assert cause["tool_name"] == "memory_insert" and cause["tool_call_id"].startswith("call-")

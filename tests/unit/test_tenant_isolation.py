@@ -363,6 +363,7 @@ def view(tenant: Tenant) -> dict[str, Any]:
             (f"/v1/conversations/{conversation}", {}),
             (f"/v1/conversations/{conversation}/messages", every),
             (f"/v1/conversations/{conversation}/events", every),
+            (f"/v1/conversations/{conversation}/audit", {}),
         ]
     for block in tenant.blocks:
         reads += [(f"/v1/blocks/{block}", {}), (f"/v1/blocks/{block}/agents", {})]
@@ -604,6 +605,14 @@ def list_events(p: Pick) -> Attempt:
     )
     return Attempt(
         request("GET", f"/v1/conversations/{target}/events", params),
+        a_sees=target not in p.a.own_contexts,
+    )
+
+
+def audit_a(p: Pick) -> Attempt:
+    target = p.a_stream()
+    return Attempt(
+        request("GET", f"/v1/conversations/{target}/audit"),
         a_sees=target not in p.a.own_contexts,
     )
 
@@ -1016,6 +1025,13 @@ def list_embedding_models(p: Pick) -> Attempt:
     return Attempt(request("GET", "/v1/models/embedding"), expect=200)
 
 
+# Admin: the server's projections (names, positions, times), no tenant's.
+
+
+def projection_status(p: Pick) -> Attempt:
+    return Attempt(request("GET", "/v1/admin/projections"), expect=200)
+
+
 # Runs.
 
 
@@ -1119,6 +1135,7 @@ CATALOG: dict[Route, tuple[Build, ...]] = {
     ("POST", f"{CONVERSATION}/recompile"): (recompile_conversation,),
     ("POST", f"{CONVERSATION}/fork"): (fork_conversation,),
     ("GET", f"{CONVERSATION}/events"): (list_events,),
+    ("GET", f"{CONVERSATION}/audit"): (audit_a,),
     ("GET", "/v1/messages/{message_id}"): (retrieve_a_message,),
     ("POST", "/v1/messages/search"): (search_messages_for_a_words,),
     # turns
@@ -1172,6 +1189,8 @@ CATALOG: dict[Route, tuple[Build, ...]] = {
     # models
     ("GET", "/v1/models/"): (list_models,),
     ("GET", "/v1/models/embedding"): (list_embedding_models,),
+    # admin
+    ("GET", "/v1/admin/projections"): (projection_status,),
     # runs
     ("GET", "/v1/runs/active"): (list_active_runs,),
     ("GET", "/v1/runs/"): (list_runs, list_runs_from),
