@@ -1,4 +1,4 @@
-"""The log by position range for ``convlog export`` (service/export.py ``LogPages``): the
+"""The log by position range for ``convlog export`` (service/export/ports.py ``LogPages``): the
 stored events and their chain entries as plain rows, per backend.
 
 Like ``adapters/chain_store.py`` this reads the events table and the chain table by position

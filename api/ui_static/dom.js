@@ -89,3 +89,8 @@ export function table(headers, rows, cls) {
     h("tbody", null, rows),
   );
 }
+
+/** A part of the page whose source could not be read: says so, with the error. */
+export function failure(what, error) {
+  return h("p", { class: "error" }, `${what} could not be read: ${error.status ?? ""} ${error.detail ?? error.message}`);
+}

@@ -1,4 +1,4 @@
-"""The export's pure parts (service/export.py): decoding stored events the quick way gives what
+"""The export's pure parts (service/export/): decoding stored events the quick way gives what
 the application's mapper gives (upcasters included, on every golden log), and the rows of
 messages and runs."""
 
@@ -19,17 +19,10 @@ from domain.conversation import Conversation
 from domain.run import Run
 from runtime.bootstrap import build
 from runtime.settings import Settings
-from service.export import (
-    MESSAGES,
-    RUNS,
-    EventDecoder,
-    Owner,
-    RunState,
-    columns_of,
-    message_row,
-    payload_json,
-    summary_row,
-)
+from service.export import MESSAGES, RUNS, columns_of
+from service.export.decoding import EventDecoder, payload_json
+from service.export.messages import Owner, message_row, summary_row
+from service.export.runs import RunState
 from service.services import Services
 
 GOLDEN = Path(__file__).parents[1] / "golden"
