@@ -231,12 +231,13 @@ class ChainedPostgresRecorder(PostgresApplicationRecorder):
         self._lock_table(curs)
         self._notify_channel(curs)
         # Read in the insert's own round trip: fetched after the library's sync.
-        head, previous = curs.connection.cursor(), curs.connection.cursor()
+        head, previous = curs.connection.cursor(), None
         head.execute(self._sql_head, prepare=True)
         first = {k: v - 1 for k, v in _first_versions(stored_events).items() if v > 1}
         if first:
+            previous = curs.connection.cursor()
             previous.execute(self._sql_previous, (list(first), list(first.values())), prepare=True)
-        self._pending.reads = (head, previous if first else None)
+        self._pending.reads = (head, previous)
         PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
     def _fetch_ids_after_insert_events(
