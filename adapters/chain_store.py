@@ -19,6 +19,7 @@ from service.chain import GENESIS
 
 Entry = tuple[int, UUID, int, bytes, bytes]  # position, stream, version, stream and log hash
 Stored = tuple[int, UUID, int, str, bytes]  # position, stream, version, topic, state
+KEYS_PER_QUERY = 400
 
 
 def _merge(events: list[Stored], entries: list[Entry]) -> list[ChainedEvent]:
@@ -161,13 +162,15 @@ class SQLiteChainStore:
 
     def stream_hashes(self, keys: list[tuple[UUID, int]]) -> dict[tuple[UUID, int], bytes]:
         found = {}
-        for stream_id, version in keys:
+        for start in range(0, len(keys), KEYS_PER_QUERY):  # within SQLite's bound on params
+            chunk = keys[start : start + KEYS_PER_QUERY]
+            pairs = ", ".join(["(?, ?)"] * len(chunk))
             rows = self._rows(
-                f"SELECT stream_hash FROM {self._chain} WHERE stream_id = ? AND version = ?",
-                (stream_id.hex, version),
+                f"SELECT stream_id, version, stream_hash FROM {self._chain}"
+                f" WHERE (stream_id, version) IN (VALUES {pairs})",
+                tuple(value for sid, v in chunk for value in (sid.hex, v)),
             )
-            if rows:
-                found[(stream_id, version)] = bytes(rows[0][0])
+            found.update({(UUID(r[0]), int(r[1])): bytes(r[2]) for r in rows})
         return found
 
     def log_hash_before(self, position: int) -> bytes:

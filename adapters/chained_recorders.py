@@ -80,9 +80,6 @@ class ChainedPopoRecorder(POPOApplicationRecorder):
             self.by_stream[(link.stream_id, link.version)] = link.position
             self._head = (link.position, link.log_hash)
 
-    def chain_gap(self) -> int:
-        return 0  # nothing older than this recorder: it chains from its first event
-
 
 class ChainedSQLiteRecorder(SQLiteApplicationRecorder):
     @property

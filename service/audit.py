@@ -5,7 +5,7 @@ stream; the first thing found wrong is reported with its position.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 from uuid import UUID
 
@@ -69,7 +69,6 @@ class Report:
     last_position: int = 0
     head: str = GENESIS.hex()  # the log hash at last_position
     problem: Problem | None = None
-    expected: dict[str, object] = field(default_factory=dict)
 
     @property
     def intact(self) -> bool:

@@ -71,7 +71,7 @@ class EventLog:
     def history(self, originator_id: UUID, after_version: int, limit: int) -> list[EventRecord]:
         found = self._history.select(originator_id, after_version, limit)
         versions = [stored.originator_version for _, stored in found]
-        wanted = sorted({v for v in versions} | {v - 1 for v in versions if v > 1})
+        wanted = sorted(set(versions) | {v - 1 for v in versions if v > 1})
         hashes = self.chain.stream_hashes([(originator_id, v) for v in wanted])
         hashes[(originator_id, 0)] = GENESIS
         return [self._record(position, stored, hashes) for position, stored in found]
